@@ -1,0 +1,1 @@
+fn main() { println!("{:?} -> {}", pulp::Arch::new(), arcface::simd_level()); }

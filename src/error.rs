@@ -1,0 +1,127 @@
+//! The crate's error type: every bad configuration or bad datum is a value.
+
+use core::fmt;
+
+/// Everything that can go wrong when configuring or running the head.
+///
+/// Each variant names what was wrong and where (the sample, class, row or
+/// line), so that a message can be shown to a user as is. When a call returns
+/// an error it has written nothing: the head's weights, margins and the
+/// caller's output buffers are as they were.
+///
+/// ```
+/// use arcface::{ArcFaceHead, Error, HeadConfig};
+/// let err = ArcFaceHead::<f32>::new(HeadConfig::new(0, 8), 0).unwrap_err();
+/// assert!(matches!(err, Error::InvalidConfig { field: "num_classes", .. }));
+/// println!("{err}");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is out of its domain.
+    InvalidConfig {
+        /// The upstream name of the parameter (`num_classes`, `scale`, …).
+        field: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A margin is NaN or infinite (deviation D7).
+    NonFiniteMargin {
+        /// The class whose margin is bad.
+        class: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// A slice has the wrong length for the shapes involved.
+    Shape {
+        /// Which argument (`features`, `weight`, `labels`, …).
+        what: &'static str,
+        /// The length the head expected.
+        expected: usize,
+        /// The length it got.
+        got: usize,
+    },
+    /// A batch with no samples (upstream raises too).
+    EmptyBatch,
+    /// A label outside `0..num_classes` (deviation D12).
+    LabelOutOfRange {
+        /// Index of the sample in the batch.
+        sample: usize,
+        /// The label found.
+        label: i64,
+        /// The number of classes.
+        num_classes: usize,
+    },
+    /// A NaN or infinite value in the input or the weights.
+    NonFinite {
+        /// Which array (`features`, `weight`, `soft_targets`, `sample_weights`).
+        what: &'static str,
+        /// Row (sample or weight row) of the value.
+        row: usize,
+        /// Column of the value.
+        col: usize,
+    },
+    /// `use_soft = true` but no soft targets were given (deviation D4).
+    MissingSoftTargets,
+    /// A margins file could not be parsed (deviation D10).
+    MarginsFile {
+        /// 1-based line number (0 when the problem is the whole file).
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Labels given to the adaptive-margin computation are unusable (D6).
+    AdaptiveMargins {
+        /// What was wrong.
+        reason: String,
+    },
+    /// An I/O error, with the path involved.
+    Io {
+        /// The path that was read or written.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidConfig { field, reason } => {
+                write!(f, "invalid configuration: `{field}` {reason}")
+            }
+            Error::NonFiniteMargin { class, value } => {
+                write!(f, "margin of class {class} is {value}; margins must be finite")
+            }
+            Error::Shape { what, expected, got } => {
+                write!(f, "`{what}` has {got} elements, expected {expected}")
+            }
+            Error::EmptyBatch => write!(f, "the batch holds no samples"),
+            Error::LabelOutOfRange { sample, label, num_classes } => write!(
+                f,
+                "label {label} of sample {sample} is outside 0..{num_classes}"
+            ),
+            Error::NonFinite { what, row, col } => {
+                write!(f, "`{what}` holds a NaN or infinite value at row {row}, column {col}")
+            }
+            Error::MissingSoftTargets => write!(
+                f,
+                "the loss has use_soft = true but the batch has no soft targets (gt_score)"
+            ),
+            Error::MarginsFile { line, reason } => {
+                if *line == 0 {
+                    write!(f, "margins file: {reason}")
+                } else {
+                    write!(f, "margins file, line {line}: {reason}")
+                }
+            }
+            Error::AdaptiveMargins { reason } => write!(f, "adaptive margins: {reason}"),
+            Error::Io { path, message } => write!(f, "{path}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Shorthand for `Result<T, arcface::Error>`.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

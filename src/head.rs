@@ -1,0 +1,1053 @@
+//! The head: weights, margins, inference, and the fused training step.
+
+use crate::config::{HeadConfig, Reduction};
+use crate::error::{Error, Result};
+use crate::gemm;
+use crate::kernels::{ExpShiftSum, MulElem, ProjectOut, RowMax, ScaleInto, SoftmaxGrad, SumSq, WeightedGap};
+use crate::margin::{self, MarginConstants, MarginT};
+use crate::margins_io::AdaptiveMargins;
+use crate::real::Real;
+use rayon::prelude::*;
+
+/// The normalisation epsilon of `F.normalize`: $\hat v = v / \max(\lVert v\rVert, 10^{-12})$.
+///
+/// ```
+/// assert_eq!(arcface::NORM_EPS, 1e-12);
+/// ```
+pub const NORM_EPS: f64 = 1e-12;
+
+/// Row passes over fewer elements than this stay on one thread.
+const PAR_MIN_ELEMS: usize = 1 << 15;
+
+/// How many threads the head may use.
+///
+/// ```
+/// use arcface::Threads;
+/// assert_eq!(Threads::default(), Threads::Rayon);
+/// assert_eq!(Threads::Sequential.count(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Threads {
+    /// Everything on the calling thread.
+    Sequential,
+    /// The current rayon pool (`rayon::current_num_threads()`); small
+    /// problems still run on one thread, where that is faster.
+    #[default]
+    Rayon,
+}
+
+impl Threads {
+    /// The number of threads this setting stands for here and now.
+    pub fn count(self) -> usize {
+        match self {
+            Threads::Sequential => 1,
+            Threads::Rayon => rayon::current_num_threads().max(1),
+        }
+    }
+}
+
+/// One mini-batch: features (N×D, row-major), hard labels (N), and optional
+/// soft targets (N×C, mixup's `gt_score`) and per-sample weights (N).
+///
+/// The margin is always applied at the hard label; soft targets, when given,
+/// replace the one-hot target in the loss (as upstream's `loss()` does).
+///
+/// ```
+/// use arcface::Batch;
+/// let x = [1.0f32, 0.0, 0.0, 1.0];
+/// let b = Batch::new(&x, &[0, 1]);
+/// assert_eq!(b.len(), 2);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a, T> {
+    /// N×D features, row-major.
+    pub features: &'a [T],
+    /// N labels in `0..num_classes`.
+    pub labels: &'a [i64],
+    /// Optional N×C soft targets.
+    pub soft_targets: Option<&'a [T]>,
+    /// Optional N per-sample loss weights (upstream's `weight=` kwarg).
+    pub sample_weights: Option<&'a [T]>,
+}
+
+impl<'a, T> Batch<'a, T> {
+    /// A batch of hard labels.
+    pub fn new(features: &'a [T], labels: &'a [i64]) -> Self {
+        Self { features, labels, soft_targets: None, sample_weights: None }
+    }
+    /// Adds soft targets (N×C).
+    ///
+    /// ```
+    /// let x = [1.0f32, 0.0];
+    /// let t = [0.3f32, 0.7];
+    /// let b = arcface::Batch::new(&x, &[1]).with_soft_targets(&t);
+    /// assert!(b.soft_targets.is_some());
+    /// ```
+    pub fn with_soft_targets(mut self, t: &'a [T]) -> Self {
+        self.soft_targets = Some(t);
+        self
+    }
+    /// Adds per-sample weights (N).
+    ///
+    /// ```
+    /// let x = [1.0f32, 0.0];
+    /// let b = arcface::Batch::new(&x, &[1]).with_sample_weights(&[0.5]);
+    /// assert!(b.sample_weights.is_some());
+    /// ```
+    pub fn with_sample_weights(mut self, w: &'a [T]) -> Self {
+        self.sample_weights = Some(w);
+        self
+    }
+    /// N, the number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    /// `true` when the batch holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// Reusable buffers for steps of up to `capacity` samples; once it exists a
+/// step allocates nothing. It also holds the results of the last step.
+///
+/// Size: $N(CK + 2D + 2) + CK\cdot D$ elements plus $2C$ per thread, where the
+/// $CK \cdot D$ part is the weight gradient.
+///
+/// ```
+/// use arcface::{ArcFaceHead, HeadConfig, Workspace};
+/// let head = ArcFaceHead::<f32>::new(HeadConfig::new(3, 4), 0).unwrap();
+/// let ws = Workspace::new(&head, 8);
+/// assert_eq!(ws.capacity(), 8);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Workspace<T> {
+    cap: usize,
+    n: usize,
+    d: usize,
+    c: usize,
+    ck: usize,
+    xn: Vec<T>,
+    inv_x: Vec<T>,
+    /// 1 where ‖x_i‖ > eps, else 0 (the normalisation's projection switch).
+    xproj: Vec<T>,
+    prod: Vec<T>,
+    grad_features: Vec<T>,
+    grad_weight: Vec<T>,
+    sample_loss: Vec<T>,
+    slots: usize,
+    scratch_v: Vec<T>,
+    scratch_k: Vec<u32>,
+}
+
+impl<T: Real> Workspace<T> {
+    /// Buffers for `head` and batches of up to `capacity` samples.
+    pub fn new(head: &ArcFaceHead<T>, capacity: usize) -> Self {
+        let (c, k, d) = (head.cfg.num_classes, head.cfg.num_subcenters, head.cfg.in_channels);
+        let mut ws = Self {
+            cap: 0,
+            n: 0,
+            d,
+            c,
+            ck: c * k,
+            xn: Vec::new(),
+            inv_x: Vec::new(),
+            xproj: Vec::new(),
+            prod: Vec::new(),
+            grad_features: Vec::new(),
+            grad_weight: vec![T::ZERO; c * k * d],
+            sample_loss: Vec::new(),
+            slots: 0,
+            scratch_v: Vec::new(),
+            scratch_k: Vec::new(),
+        };
+        ws.reserve(capacity.max(1), head.threads.count());
+        ws
+    }
+
+    /// The largest batch this workspace holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    fn reserve(&mut self, n: usize, threads: usize) {
+        if n > self.cap {
+            self.cap = n;
+            self.xn.resize(n * self.d, T::ZERO);
+            self.inv_x.resize(n, T::ZERO);
+            self.xproj.resize(n, T::ZERO);
+            self.prod.resize(n * self.ck, T::ZERO);
+            self.grad_features.resize(n * self.d, T::ZERO);
+            self.sample_loss.resize(n, T::ZERO);
+        }
+        let slots = threads.clamp(1, 256);
+        if slots > self.slots {
+            self.slots = slots;
+            self.scratch_v.resize(slots * self.c, T::ZERO);
+            self.scratch_k.resize(slots * self.c, 0);
+        }
+    }
+
+    fn fits(&self, head: &ArcFaceHead<T>) -> bool {
+        self.d == head.cfg.in_channels
+            && self.c == head.cfg.num_classes
+            && self.ck == head.cfg.num_classes * head.cfg.num_subcenters
+    }
+
+    /// $\partial L / \partial x$ of the last step, N×D row-major.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(2, 3), 1).unwrap();
+    /// let mut ws = Workspace::new(&head, 1);
+    /// head.forward_backward(&Batch::new(&[1.0, 2.0, 3.0], &[1]), &mut ws).unwrap();
+    /// assert_eq!(ws.grad_features().len(), 3);
+    /// ```
+    pub fn grad_features(&self) -> &[T] {
+        &self.grad_features[..self.n * self.d]
+    }
+
+    /// $\partial L / \partial W$ of the last step, (C·K)×D row-major.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(2, 3), 1).unwrap();
+    /// let mut ws = Workspace::new(&head, 1);
+    /// head.forward_backward(&Batch::new(&[1.0, 2.0, 3.0], &[1]), &mut ws).unwrap();
+    /// assert_eq!(ws.grad_weight().len(), 6);
+    /// ```
+    pub fn grad_weight(&self) -> &[T] {
+        &self.grad_weight
+    }
+
+    /// Per-sample losses $L_i = w_{loss}\, s_i\, \ell_i$ of the last step
+    /// (upstream's result for `reduction='none'`).
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(2, 3), 1).unwrap();
+    /// let mut ws = Workspace::new(&head, 2);
+    /// let loss = head.loss(&Batch::new(&[1.0, 2.0, 3.0, 0.0, 1.0, 0.0], &[1, 0]), &mut ws).unwrap();
+    /// let l = ws.sample_losses();
+    /// assert!((loss - (l[0] + l[1]) / 2.0).abs() < 1e-12);
+    /// ```
+    pub fn sample_losses(&self) -> &[T] {
+        &self.sample_loss[..self.n]
+    }
+}
+
+/// Predicted scores and labels (`ClsHead.predict`).
+///
+/// ```
+/// # use arcface::*;
+/// let head = ArcFaceHead::<f32>::from_weight(HeadConfig::new(2, 2), &[1.0, 0.0, 0.0, 1.0]).unwrap();
+/// let p = head.predict(&[0.2, 0.9]).unwrap();
+/// assert_eq!(p.labels, vec![1]);
+/// assert_eq!(p.topk(2)[0][0].0, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction<T> {
+    /// N×C softmax of the inference logits.
+    pub scores: Vec<T>,
+    /// N arg-max labels (lowest index on ties).
+    pub labels: Vec<usize>,
+    /// C, the row length of `scores`.
+    pub num_classes: usize,
+}
+
+impl<T: Real> Prediction<T> {
+    /// For each sample, the `k` best `(class, score)` pairs, best first, lower
+    /// class first among equal scores.
+    pub fn topk(&self, k: usize) -> Vec<Vec<(usize, T)>> {
+        self.scores
+            .chunks(self.num_classes.max(1))
+            .map(|row| {
+                let mut idx: Vec<usize> = (0..row.len()).collect();
+                idx.sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap_or(core::cmp::Ordering::Equal).then(a.cmp(&b)));
+                idx.into_iter().take(k).map(|c| (c, row[c])).collect()
+            })
+            .collect()
+    }
+}
+
+/// Which target row a sample uses in the loss.
+struct LossPlan<T> {
+    /// `loss_weight` as T.
+    lw: T,
+    /// λ without the sample weight: `lw / N` (mean) or `lw`.
+    lambda: T,
+    /// Effective smoothing ε, 0 without smoothing.
+    eps: T,
+    smooth: bool,
+}
+
+/// mmpretrain's `ArcFaceClsHead`: weights (C·K)×D, margins, scale and loss,
+/// with inference, the training forward and the analytic backward.
+///
+/// The step (see the crate docs for the maths) is three matrix products,
+/// $P = \hat X W^\top$, $\partial\hat X = G' W$ and $G'^\top \hat X$, plus one
+/// fused pass per row that takes the sub-centre maximum, applies the margin
+/// in the target column, and forms the softmax cross-entropy gradient. The
+/// weight norms are folded into the products' scaling: no normalised copy of
+/// $W$ is made.
+///
+/// ```
+/// use arcface::{ArcFaceHead, Batch, HeadConfig, Workspace};
+/// let head = ArcFaceHead::<f32>::new(HeadConfig::new(4, 8).with_subcenters(2), 42).unwrap();
+/// let x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
+/// let labels = [3, 1];
+/// let mut ws = Workspace::new(&head, 2);
+/// let loss = head.forward_backward(&Batch::new(&x, &labels), &mut ws).unwrap();
+/// assert!(loss.is_finite());
+/// assert_eq!(ws.grad_weight().len(), 4 * 2 * 8);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ArcFaceHead<T: Real> {
+    cfg: HeadConfig,
+    margins: Vec<f64>,
+    consts: Vec<MarginT<T>>,
+    class_weight: Option<Vec<T>>,
+    weight: Vec<T>,
+    /// 1 / max(‖w_r‖, eps).
+    inv_norm: Vec<T>,
+    /// S / max(‖w_r‖, eps).
+    s_inv_norm: Vec<T>,
+    /// 1 / ‖w_r‖ where ‖w_r‖ > eps, else 0: the projection factor.
+    proj: Vec<T>,
+    /// First weight row holding a non-finite value, if any.
+    bad_row: Option<(usize, usize)>,
+    arch: pulp::Arch,
+    threads: Threads,
+}
+
+/// $1/\max(\lVert v\rVert, \epsilon)$, and whether $\lVert v\rVert > \epsilon$, overflow-safe;
+/// `Err(col)` names a non-finite entry.
+fn inv_norm<T: Real>(arch: pulp::Arch, v: &[T]) -> core::result::Result<(T, bool), usize> {
+    let ss = arch.dispatch(SumSq { x: v });
+    let norm = if ss.is_finite_() {
+        ss.sqrt_()
+    } else {
+        if let Some(col) = v.iter().position(|x| !x.is_finite_()) {
+            return Err(col);
+        }
+        // overflow of the squares: scale by the largest magnitude
+        let amax = v.iter().fold(T::ZERO, |m, x| if x.abs_() > m { x.abs_() } else { m });
+        let s = v.iter().fold(T::ZERO, |acc, x| {
+            let y = *x / amax;
+            acc + y * y
+        });
+        amax * s.sqrt_()
+    };
+    let eps = T::from_f64(NORM_EPS);
+    if norm > eps {
+        Ok((T::ONE / norm, true))
+    } else {
+        Ok((T::ONE / eps, false))
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64) for the weight init.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl<T: Real> ArcFaceHead<T> {
+    /// A head with weights drawn like `nn.Linear`'s default init, uniform in
+    /// $[-1/\sqrt D, 1/\sqrt D)$, from `seed` (the same seed gives the same
+    /// weights on every platform).
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(10, 64), 7).unwrap();
+    /// let bound = 1.0 / 8.0;
+    /// assert!(h.weight().iter().all(|w| w.abs() <= bound));
+    /// ```
+    pub fn new(cfg: HeadConfig, seed: u64) -> Result<Self> {
+        cfg.validate()?;
+        let n = cfg.num_classes * cfg.num_subcenters * cfg.in_channels;
+        let bound = 1.0 / (cfg.in_channels as f64).sqrt();
+        let mut state = seed;
+        let w: Vec<T> = (0..n)
+            .map(|_| {
+                let u = (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
+                T::from_f64((2.0 * u - 1.0) * bound)
+            })
+            .collect();
+        Self::build(cfg, w)
+    }
+
+    /// A head with the given weights ((C·K)×D, row `c·K + k`), for example
+    /// `head.norm_product.weight` of a PyTorch checkpoint.
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f64>::from_weight(arcface::HeadConfig::new(1, 2), &[3.0, 4.0]).unwrap();
+    /// assert_eq!(h.weight(), &[3.0, 4.0]);
+    /// ```
+    pub fn from_weight(cfg: HeadConfig, weight: &[T]) -> Result<Self> {
+        cfg.validate()?;
+        Self::build(cfg, weight.to_vec())
+    }
+
+    fn build(cfg: HeadConfig, weight: Vec<T>) -> Result<Self> {
+        let rows = cfg.num_classes * cfg.num_subcenters;
+        let margins = cfg.margins.expand(cfg.num_classes)?;
+        let mut head = Self {
+            consts: Vec::new(),
+            class_weight: cfg.loss.class_weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
+            margins: Vec::new(),
+            weight: Vec::new(),
+            inv_norm: vec![T::ZERO; rows],
+            s_inv_norm: vec![T::ZERO; rows],
+            proj: vec![T::ZERO; rows],
+            bad_row: None,
+            arch: pulp::Arch::new(),
+            threads: Threads::default(),
+            cfg,
+        };
+        head.check_margins_fit(&margins)?;
+        head.install_margins(margins);
+        head.set_weight(&weight)?;
+        Ok(head)
+    }
+
+    /// The configuration (margins reflect the latest [`Self::set_margins`]).
+    pub fn config(&self) -> &HeadConfig {
+        &self.cfg
+    }
+
+    /// Sets the thread policy.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, HeadConfig, Threads};
+    /// let h = ArcFaceHead::<f32>::new(HeadConfig::new(2, 2), 0).unwrap().with_threads(Threads::Sequential);
+    /// assert_eq!(h.threads(), Threads::Sequential);
+    /// ```
+    pub fn with_threads(mut self, t: Threads) -> Self {
+        self.threads = t;
+        self
+    }
+
+    /// The thread policy.
+    pub fn threads(&self) -> Threads {
+        self.threads
+    }
+
+    /// The SIMD instruction set the kernels dispatch to (`"avx512"`,
+    /// `"avx2"`, `"neon"`, `"scalar"`).
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(2, 2), 0).unwrap();
+    /// assert!(["avx512", "avx2", "neon", "scalar"].contains(&h.simd_level()));
+    /// ```
+    pub fn simd_level(&self) -> &'static str {
+        crate::simd_level()
+    }
+
+    /// The weights, (C·K)×D row-major.
+    pub fn weight(&self) -> &[T] {
+        &self.weight
+    }
+
+    /// Replaces the weights. Non-finite values or a wrong length are errors
+    /// and leave the head unchanged.
+    ///
+    /// ```
+    /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(1, 2), 0).unwrap();
+    /// assert!(h.set_weight(&[f32::NAN, 0.0]).is_err());
+    /// h.set_weight(&[0.0, 2.0]).unwrap();
+    /// ```
+    pub fn set_weight(&mut self, w: &[T]) -> Result<()> {
+        let rows = self.cfg.num_classes * self.cfg.num_subcenters;
+        let d = self.cfg.in_channels;
+        if w.len() != rows * d {
+            return Err(Error::Shape { what: "weight", expected: rows * d, got: w.len() });
+        }
+        for (r, row) in w.chunks_exact(d).enumerate() {
+            if let Some(col) = row.iter().position(|v| !v.is_finite_()) {
+                return Err(Error::NonFinite { what: "weight", row: r, col });
+            }
+        }
+        self.weight.clear();
+        self.weight.extend_from_slice(w);
+        self.refresh_norms();
+        Ok(())
+    }
+
+    /// Changes the weights in place (an optimiser step, say) and refreshes
+    /// the cached norms. If `f` leaves a NaN or infinity, the error names it
+    /// and every later call fails with it until the weights are set again.
+    ///
+    /// ```
+    /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(1, 2), 0).unwrap();
+    /// h.update_weight(|w| w.iter_mut().for_each(|v| *v *= 2.0)).unwrap();
+    /// ```
+    pub fn update_weight(&mut self, f: impl FnOnce(&mut [T])) -> Result<()> {
+        f(&mut self.weight);
+        self.refresh_norms();
+        self.check_weight()
+    }
+
+    /// One plain SGD step, `W ← W − lr · ∂L/∂W`, refusing (and changing
+    /// nothing) if the result would not be finite.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(3, 4), 0).unwrap();
+    /// let mut ws = Workspace::new(&head, 1);
+    /// head.forward_backward(&Batch::new(&[1.0, 0.5, 0.0, 0.0], &[2]), &mut ws).unwrap();
+    /// head.sgd_step(ws.grad_weight(), 0.1).unwrap();
+    /// ```
+    pub fn sgd_step(&mut self, grad: &[T], lr: T) -> Result<()> {
+        let d = self.cfg.in_channels;
+        if grad.len() != self.weight.len() {
+            return Err(Error::Shape { what: "grad", expected: self.weight.len(), got: grad.len() });
+        }
+        for (i, (w, g)) in self.weight.iter().zip(grad).enumerate() {
+            if !(*w - lr * *g).is_finite_() {
+                return Err(Error::NonFinite { what: "weight", row: i / d, col: i % d });
+            }
+        }
+        for (w, g) in self.weight.iter_mut().zip(grad) {
+            *w -= lr * *g;
+        }
+        self.refresh_norms();
+        self.check_weight()
+    }
+
+    fn check_weight(&self) -> Result<()> {
+        match self.bad_row {
+            Some((row, col)) => Err(Error::NonFinite { what: "weight", row, col }),
+            None => Ok(()),
+        }
+    }
+
+    fn refresh_norms(&mut self) {
+        let d = self.cfg.in_channels;
+        let s = T::from_f64(self.cfg.scale);
+        self.bad_row = None;
+        for (r, row) in self.weight.chunks_exact(d).enumerate() {
+            match inv_norm(self.arch, row) {
+                Ok((inv, above)) => {
+                    self.inv_norm[r] = inv;
+                    self.s_inv_norm[r] = s * inv;
+                    self.proj[r] = if above { inv } else { T::ZERO };
+                }
+                Err(col) => {
+                    if self.bad_row.is_none() {
+                        self.bad_row = Some((r, col));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The per-class margins in use ($m_c$, f64 as given).
+    pub fn margins(&self) -> &[f64] {
+        &self.margins
+    }
+
+    /// The derived constants of class `c` (D8: $t = -\cos m$, $s = m\sin m$ in f64).
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(2, 2), 0).unwrap();
+    /// assert_eq!(h.margin_constants(1).margin, 0.5);
+    /// ```
+    pub fn margin_constants(&self, c: usize) -> MarginConstants {
+        MarginConstants::new(self.margins[c])
+    }
+
+    /// `set_margins`: one margin per class, finite (D7), any sign and size.
+    ///
+    /// ```
+    /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(2, 2), 0).unwrap();
+    /// h.set_margins(&[0.2, 0.4]).unwrap();
+    /// assert!(h.set_margins(&[0.2]).is_err());
+    /// assert!(h.set_margins(&[0.2, f64::NAN]).is_err());
+    /// ```
+    pub fn set_margins(&mut self, margins: &[f64]) -> Result<()> {
+        crate::config::validate_margins(margins, self.cfg.num_classes)?;
+        self.check_margins_fit(margins)?;
+        self.install_margins(margins.to_vec());
+        Ok(())
+    }
+
+    /// `set_margins(m)` with one number for every class.
+    ///
+    /// ```
+    /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(2, 2), 0).unwrap();
+    /// h.set_uniform_margin(0.3).unwrap();
+    /// assert_eq!(h.margins(), &[0.3, 0.3]);
+    /// ```
+    pub fn set_uniform_margin(&mut self, m: f64) -> Result<()> {
+        self.set_margins(&vec![m; self.cfg.num_classes])
+    }
+
+    /// Upstream's `SetAdaptiveMarginsHook`: margins from the class counts of
+    /// the training labels (see [`AdaptiveMargins`]).
+    ///
+    /// ```
+    /// use arcface::{AdaptiveMargins, ArcFaceHead, HeadConfig};
+    /// let mut h = ArcFaceHead::<f32>::new(HeadConfig::new(3, 2), 0).unwrap();
+    /// h.set_adaptive_margins(&[0, 0, 0, 1, 2, 2], AdaptiveMargins::default()).unwrap();
+    /// assert!(h.margins()[1] > h.margins()[0]);
+    /// ```
+    pub fn set_adaptive_margins(&mut self, labels: &[i64], params: AdaptiveMargins) -> Result<()> {
+        let m = params.compute(labels, self.cfg.num_classes)?;
+        self.set_margins(&m)
+    }
+
+    /// Logits must stay finite in T: |S|·(1 + |m sin m|) well inside T's range.
+    fn check_margins_fit(&self, margins: &[f64]) -> Result<()> {
+        let limit = T::MAX.to_f64() / 8.0;
+        for (class, &m) in margins.iter().enumerate() {
+            let k = MarginConstants::new(m);
+            if self.cfg.scale.abs() * (2.0 + k.sinm_m.abs()) > limit {
+                return Err(crate::config::invalid(
+                    "margins",
+                    format!("of class {class} ({m}) times the scale overflows {}", T::NAME),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn install_margins(&mut self, margins: Vec<f64>) {
+        self.consts = margins.iter().map(|&m| MarginT::from_f64(&MarginConstants::new(m))).collect();
+        self.cfg.margins = crate::config::Margins::PerClass(margins.clone());
+        self.margins = margins;
+    }
+
+    fn dims(&self) -> (usize, usize, usize, usize) {
+        let c = self.cfg.num_classes;
+        let k = self.cfg.num_subcenters;
+        (c, k, c * k, self.cfg.in_channels)
+    }
+
+    fn batch_size(&self, features: &[T]) -> Result<usize> {
+        let d = self.cfg.in_channels;
+        if features.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        if features.len() % d != 0 {
+            return Err(Error::Shape { what: "features", expected: features.len().div_ceil(d) * d, got: features.len() });
+        }
+        Ok(features.len() / d)
+    }
+
+    /// Validates features and writes x̂ and 1/‖x‖ into the workspace.
+    fn normalize_features(&self, features: &[T], ws: &mut Workspace<T>, n: usize) -> Result<()> {
+        let d = self.cfg.in_channels;
+        ws.reserve(n, self.threads.count());
+        ws.n = 0;
+        for (i, row) in features.chunks_exact(d).enumerate() {
+            let (inv, above) = inv_norm(self.arch, row).map_err(|col| Error::NonFinite { what: "features", row: i, col })?;
+            ws.inv_x[i] = inv;
+            ws.xproj[i] = if above { T::ONE } else { T::ZERO };
+        }
+        for (i, (src, dst)) in features.chunks_exact(d).zip(ws.xn.chunks_exact_mut(d)).enumerate() {
+            self.arch.dispatch(ScaleInto { src, dst, k: ws.inv_x[i] });
+        }
+        Ok(())
+    }
+
+    fn check_labels(&self, labels: &[i64]) -> Result<()> {
+        let c = self.cfg.num_classes;
+        for (sample, &label) in labels.iter().enumerate() {
+            if label < 0 || label as u64 >= c as u64 {
+                return Err(Error::LabelOutOfRange { sample, label, num_classes: c });
+            }
+        }
+        Ok(())
+    }
+
+    fn workspace_for(&self, ws: &Workspace<T>) -> Result<()> {
+        if !ws.fits(self) {
+            return Err(Error::Shape { what: "workspace", expected: self.dims().2 * self.cfg.in_channels, got: ws.grad_weight.len() });
+        }
+        self.check_weight()
+    }
+
+    /// Products P = X̂ Wᵀ into `ws.prod` for the first `n` rows.
+    fn products(&self, ws: &mut Workspace<T>, n: usize) {
+        let (_, _, ck, d) = self.dims();
+        let t = self.threads.count();
+        gemm::x_wt(&mut ws.prod[..n * ck], &ws.xn[..n * d], &self.weight, n, d, ck, t);
+    }
+
+    /// Compact row: `row[c] = S·max_k cos` for every class (no margin), and
+    /// the arg-max sub-centres into `kidx`. Returns the raw target cosine.
+    #[inline]
+    fn compact_cos(&self, row: &mut [T], kidx: &mut [u32], target: Option<usize>) -> T {
+        let (c, k, _, _) = self.dims();
+        let s = T::from_f64(self.cfg.scale);
+        if k == 1 {
+            let cos_t = target.map_or(T::ZERO, |y| row[y] * self.inv_norm[y]);
+            self.arch.dispatch(MulElem { x: row, y: &self.s_inv_norm });
+            cos_t
+        } else {
+            let mut cos_t = T::ZERO;
+            for cls in 0..c {
+                let base = cls * k;
+                let mut best = row[base] * self.inv_norm[base];
+                let mut arg = 0u32;
+                for j in 1..k {
+                    let v = row[base + j] * self.inv_norm[base + j];
+                    if v > best {
+                        best = v;
+                        arg = j as u32;
+                    }
+                }
+                kidx[cls] = arg;
+                if target == Some(cls) {
+                    cos_t = best;
+                }
+                row[cls] = s * best;
+            }
+            cos_t
+        }
+    }
+
+    /// Inference logits $S \max_k \cos$ (no margin), N×C.
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f64>::from_weight(arcface::HeadConfig::new(2, 2).with_scale(10.0), &[1.0, 0.0, 0.0, 2.0]).unwrap();
+    /// let z = h.logits(&[3.0, 4.0]).unwrap();
+    /// assert!((z[0] - 6.0).abs() < 1e-12 && (z[1] - 8.0).abs() < 1e-12);
+    /// ```
+    pub fn logits(&self, features: &[T]) -> Result<Vec<T>> {
+        let n = self.batch_size(features)?;
+        let mut ws = Workspace::new(self, n);
+        let mut out = vec![T::ZERO; n * self.cfg.num_classes];
+        self.logits_into(features, &mut ws, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::logits`] into `out` (N×C), reusing `ws`.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let h = ArcFaceHead::<f32>::new(HeadConfig::new(3, 4), 0).unwrap();
+    /// let mut ws = Workspace::new(&h, 1);
+    /// let mut out = [0.0f32; 3];
+    /// h.logits_into(&[1.0, 2.0, 3.0, 4.0], &mut ws, &mut out).unwrap();
+    /// ```
+    pub fn logits_into(&self, features: &[T], ws: &mut Workspace<T>, out: &mut [T]) -> Result<()> {
+        self.train_or_infer_logits(features, None, ws, out)
+    }
+
+    /// Training logits: as inference, with the margin applied at each
+    /// sample's label (`head(feats, target)` upstream), N×C.
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f64>::from_weight(arcface::HeadConfig::new(2, 2), &[1.0, 0.0, 0.0, 1.0]).unwrap();
+    /// let z = h.logits_train(&[1.0, 1.0], &[0]).unwrap();
+    /// let c = 0.5f64.sqrt();
+    /// assert!((z[0] - 64.0 * (c.acos() + 0.5).cos()).abs() < 1e-9);
+    /// assert!((z[1] - 64.0 * c).abs() < 1e-9);
+    /// ```
+    pub fn logits_train(&self, features: &[T], labels: &[i64]) -> Result<Vec<T>> {
+        let n = self.batch_size(features)?;
+        let mut ws = Workspace::new(self, n);
+        let mut out = vec![T::ZERO; n * self.cfg.num_classes];
+        self.train_or_infer_logits(features, Some(labels), &mut ws, &mut out)?;
+        Ok(out)
+    }
+
+    fn train_or_infer_logits(&self, features: &[T], labels: Option<&[i64]>, ws: &mut Workspace<T>, out: &mut [T]) -> Result<()> {
+        self.workspace_for(ws)?;
+        let n = self.batch_size(features)?;
+        let (c, _, ck, _) = self.dims();
+        if let Some(l) = labels {
+            if l.len() != n {
+                return Err(Error::Shape { what: "labels", expected: n, got: l.len() });
+            }
+            self.check_labels(l)?;
+        }
+        if out.len() != n * c {
+            return Err(Error::Shape { what: "out", expected: n * c, got: out.len() });
+        }
+        self.normalize_features(features, ws, n)?;
+        self.products(ws, n);
+        let s = T::from_f64(self.cfg.scale);
+        let kidx = &mut ws.scratch_k[..c];
+        for i in 0..n {
+            let row = &mut ws.prod[i * ck..(i + 1) * ck];
+            let y = labels.map(|l| l[i] as usize);
+            let cos_t = self.compact_cos(row, kidx, y);
+            if let Some(y) = y {
+                let (phi, _, _) = margin::apply(cos_t, &self.consts[y], self.cfg.easy_margin, self.cfg.margin_grad);
+                row[y] = s * phi;
+            }
+            out[i * c..(i + 1) * c].copy_from_slice(&row[..c]);
+        }
+        Ok(())
+    }
+
+    /// `predict`: softmax scores of the inference logits and the arg-max
+    /// label (lowest class on ties).
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::from_weight(arcface::HeadConfig::new(2, 2), &[1.0, 0.0, 0.0, 1.0]).unwrap();
+    /// let p = h.predict(&[1.0, 1.0]).unwrap();
+    /// assert_eq!(p.labels, vec![0]); // a tie goes to the lower class
+    /// assert!((p.scores[0] - 0.5).abs() < 1e-6);
+    /// ```
+    pub fn predict(&self, features: &[T]) -> Result<Prediction<T>> {
+        let mut scores = self.logits(features)?;
+        let c = self.cfg.num_classes;
+        let mut labels = Vec::with_capacity(scores.len() / c);
+        for row in scores.chunks_exact_mut(c) {
+            let mut best = 0;
+            for j in 1..c {
+                if row[j] > row[best] {
+                    best = j;
+                }
+            }
+            labels.push(best);
+            let m = self.arch.dispatch(RowMax { x: row });
+            let sum = self.arch.dispatch(ExpShiftSum { x: row, shift: m });
+            let inv = T::ONE / sum;
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+        Ok(Prediction { scores, labels, num_classes: c })
+    }
+
+    fn validate_batch(&self, batch: &Batch<'_, T>) -> Result<usize> {
+        let n = batch.labels.len();
+        let (c, _, _, d) = self.dims();
+        if n == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if batch.features.len() != n * d {
+            return Err(Error::Shape { what: "features", expected: n * d, got: batch.features.len() });
+        }
+        self.check_labels(batch.labels)?;
+        match batch.soft_targets {
+            Some(t) => {
+                if t.len() != n * c {
+                    return Err(Error::Shape { what: "soft_targets", expected: n * c, got: t.len() });
+                }
+                if let Some(p) = t.iter().position(|v| !v.is_finite_()) {
+                    return Err(Error::NonFinite { what: "soft_targets", row: p / c, col: p % c });
+                }
+            }
+            None if self.cfg.loss.use_soft => return Err(Error::MissingSoftTargets),
+            None => {}
+        }
+        if let Some(w) = batch.sample_weights {
+            if w.len() != n {
+                return Err(Error::Shape { what: "sample_weights", expected: n, got: w.len() });
+            }
+            if let Some(p) = w.iter().position(|v| !v.is_finite_()) {
+                return Err(Error::NonFinite { what: "sample_weights", row: p, col: 0 });
+            }
+        }
+        Ok(n)
+    }
+
+    fn plan(&self, n: usize) -> LossPlan<T> {
+        let l = &self.cfg.loss;
+        let lw = T::from_f64(l.loss_weight);
+        let lambda = match l.reduction {
+            Reduction::Mean => T::from_f64(l.loss_weight / n as f64),
+            Reduction::Sum | Reduction::None => lw,
+        };
+        let (eps, smooth) = match &l.label_smooth {
+            Some(ls) => (T::from_f64(ls.effective_eps()), true),
+            None => (T::ZERO, false),
+        };
+        LossPlan { lw, lambda, eps, smooth }
+    }
+
+    /// The loss of a batch without gradients; the per-sample values are left
+    /// in [`Workspace::sample_losses`]. Returns the mean (`Mean`), the sum
+    /// (`Sum`), or the sum of the per-sample losses (`None`).
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let h = ArcFaceHead::<f32>::new(HeadConfig::new(3, 2), 0).unwrap();
+    /// let mut ws = Workspace::new(&h, 1);
+    /// assert!(h.loss(&Batch::new(&[1.0, 0.0], &[2]), &mut ws).unwrap() > 0.0);
+    /// ```
+    pub fn loss(&self, batch: &Batch<'_, T>, ws: &mut Workspace<T>) -> Result<T> {
+        self.step(batch, ws, false)
+    }
+
+    /// Loss and analytic gradients in one call (SPEC §6). Gradients go to
+    /// [`Workspace::grad_features`] and [`Workspace::grad_weight`]; per-sample
+    /// losses to [`Workspace::sample_losses`]. For `Reduction::None` the
+    /// gradients are those of $\sum_i L_i$, which is also the value returned.
+    ///
+    /// With $z$ the training logits, $P = \operatorname{softmax}(z)$,
+    /// $V_{ic} = w_c T_{ic}$, $a_i = \sum_c V_{ic}$ and $\lambda = w_{loss}/N$
+    /// (mean) or $w_{loss}$:
+    /// $$\frac{\partial L}{\partial z_{ic}} = \lambda s_i (P_{ic} a_i - V_{ic}),\qquad
+    /// \frac{\partial L}{\partial \cos_{ic}} = S \frac{\partial L}{\partial z_{ic}} D_{ic}$$
+    /// with $D$ the margin derivative at the target and 1 elsewhere; only the
+    /// arg-max sub-centre receives it, and the normalisations' Jacobians
+    /// $(I - \hat v \hat v^\top)/\lVert v \rVert$ map it back to $x$ and $W$.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(5, 3), 1).unwrap();
+    /// let mut ws = Workspace::new(&head, 2);
+    /// let x = [0.3, -0.2, 0.9, 0.1, 0.4, -0.7];
+    /// let loss = head.forward_backward(&Batch::new(&x, &[4, 0]), &mut ws).unwrap();
+    /// // gradient of a normalised input is orthogonal to it
+    /// let g = ws.grad_features();
+    /// let dot: f64 = x[..3].iter().zip(&g[..3]).map(|(a, b)| a * b).sum();
+    /// assert!(dot.abs() < 1e-12 && loss > 0.0);
+    /// ```
+    pub fn forward_backward(&self, batch: &Batch<'_, T>, ws: &mut Workspace<T>) -> Result<T> {
+        self.step(batch, ws, true)
+    }
+
+    fn step(&self, batch: &Batch<'_, T>, ws: &mut Workspace<T>, backward: bool) -> Result<T> {
+        self.workspace_for(ws)?;
+        let n = self.validate_batch(batch)?;
+        self.normalize_features(batch.features, ws, n)?;
+        let (c, _, ck, d) = self.dims();
+        let threads = self.threads.count();
+        self.products(ws, n);
+        let plan = self.plan(n);
+
+        // fused row pass
+        let slots = if threads > 1 && n > 1 && n * ck >= PAR_MIN_ELEMS { threads.min(ws.slots).min(n) } else { 1 };
+        let rows_per = n.div_ceil(slots);
+        let prod = &mut ws.prod[..n * ck];
+        let losses = &mut ws.sample_loss[..n];
+        let body = |(((chunk, (prow, lrow)), sv), sk): (((usize, (&mut [T], &mut [T])), &mut [T]), &mut [u32])| {
+            for (j, (row, l)) in prow.chunks_exact_mut(ck).zip(lrow.iter_mut()).enumerate() {
+                let i = chunk * rows_per + j;
+                *l = self.row_loss(row, i, batch, &plan, sv, sk, backward);
+            }
+        };
+        let it_len = rows_per * ck;
+        if slots > 1 {
+            prod.par_chunks_mut(it_len)
+                .zip(losses.par_chunks_mut(rows_per))
+                .enumerate()
+                .zip(ws.scratch_v.par_chunks_mut(c))
+                .zip(ws.scratch_k.par_chunks_mut(c))
+                .for_each(body);
+        } else {
+            prod.chunks_mut(it_len)
+                .zip(losses.chunks_mut(rows_per))
+                .enumerate()
+                .zip(ws.scratch_v.chunks_mut(c))
+                .zip(ws.scratch_k.chunks_mut(c))
+                .for_each(body);
+        }
+        ws.n = n;
+
+        let total = ws.sample_loss[..n].iter().fold(T::ZERO, |a, &b| a + b);
+        let value = match self.cfg.loss.reduction {
+            Reduction::Mean => total / T::from_f64(n as f64),
+            Reduction::Sum | Reduction::None => total,
+        };
+        if !backward {
+            return Ok(value);
+        }
+
+        // ∂L/∂x̂ = G'W, then the normalisation Jacobian per row
+        gemm::g_w(&mut ws.grad_features[..n * d], &ws.prod[..n * ck], &self.weight, n, d, ck, threads);
+        // ∂L/∂W (column-scaled) = G'ᵀX̂, then the row projection
+        gemm::gt_x(&mut ws.grad_weight, &ws.prod[..n * ck], &ws.xn[..n * d], n, d, ck, threads);
+        let arch = self.arch;
+        let gf = ws.grad_features[..n * d].chunks_exact_mut(d);
+        for ((g, v), (&inv, &p)) in gf.zip(ws.xn.chunks_exact(d)).zip(ws.inv_x.iter().zip(&ws.xproj)) {
+            arch.dispatch(ProjectOut { g, v, a: inv, c: p });
+        }
+        let project_w = |(g, (v, &p)): (&mut [T], (&[T], &T))| {
+            arch.dispatch(ProjectOut { g, v, a: T::ONE, c: p });
+        };
+        if threads > 1 && ck * d >= PAR_MIN_ELEMS {
+            ws.grad_weight
+                .par_chunks_exact_mut(d)
+                .zip(self.weight.par_chunks_exact(d).zip(self.proj.par_iter()))
+                .for_each(project_w);
+        } else {
+            ws.grad_weight.chunks_exact_mut(d).zip(self.weight.chunks_exact(d).zip(self.proj.iter())).for_each(project_w);
+        }
+        Ok(value)
+    }
+
+    /// One sample: logits with margin, loss, and (if `backward`) the row of
+    /// G' = ∂L/∂A · diag(1/‖w‖) written over the products row.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn row_loss(&self, row: &mut [T], i: usize, batch: &Batch<'_, T>, plan: &LossPlan<T>, sv: &mut [T], sk: &mut [u32], backward: bool) -> T {
+        let (c, k, _, _) = self.dims();
+        let s = T::from_f64(self.cfg.scale);
+        let y = batch.labels[i] as usize;
+        let cos_t = self.compact_cos(row, sk, Some(y));
+        let (phi, dmargin, _) = margin::apply(cos_t, &self.consts[y], self.cfg.easy_margin, self.cfg.margin_grad);
+        let z = &mut row[..c];
+        z[y] = s * phi;
+
+        // target row V = class_weight ⊙ (smoothed) target; None = sparse one-hot
+        let soft = batch.soft_targets.map(|t| &t[i * c..(i + 1) * c]);
+        let cw = self.class_weight.as_deref();
+        let dense = soft.is_some() || plan.smooth;
+        let (a, v_y) = if dense {
+            let one_minus = T::ONE - plan.eps;
+            let unif = plan.eps / T::from_f64(c as f64);
+            for j in 0..c {
+                let t = match soft {
+                    Some(t) => t[j],
+                    None => {
+                        if j == y {
+                            T::ONE
+                        } else {
+                            T::ZERO
+                        }
+                    }
+                };
+                let t = if plan.smooth { t * one_minus + unif } else { t };
+                sv[j] = match cw {
+                    Some(w) => w[j] * t,
+                    None => t,
+                };
+            }
+            (sv.iter().fold(T::ZERO, |acc, &v| acc + v), sv[y])
+        } else {
+            let w = cw.map_or(T::ONE, |w| w[y]);
+            (w, w)
+        };
+
+        let m = self.arch.dispatch(RowMax { x: z });
+        let gap = if dense { self.arch.dispatch(WeightedGap { v: sv, z, m }) } else { v_y * (m - z[y]) };
+        let sum = self.arch.dispatch(ExpShiftSum { x: z, shift: m });
+        let ell = gap + a * sum.ln_();
+        let sw = batch.sample_weights.map_or(T::ONE, |w| w[i]);
+        let sample_loss = plan.lw * sw * ell;
+        if !backward {
+            return sample_loss;
+        }
+
+        let lam = plan.lambda * sw;
+        let q = s * lam;
+        let pc = q * a / sum;
+        let e_y = z[y];
+        let g_y = (pc * e_y - q * v_y) * dmargin;
+        let v = if dense { Some(&sv[..]) } else { None };
+        if k == 1 {
+            self.arch.dispatch(SoftmaxGrad { e: z, v, w: Some(&self.inv_norm), pc, q });
+            z[y] = g_y * self.inv_norm[y];
+        } else {
+            self.arch.dispatch(SoftmaxGrad { e: z, v, w: None, pc, q });
+            z[y] = g_y;
+            for cls in (0..c).rev() {
+                let g = row[cls];
+                let base = cls * k;
+                row[base..base + k].fill(T::ZERO);
+                let r = base + sk[cls] as usize;
+                row[r] = g * self.inv_norm[r];
+            }
+        }
+        sample_loss
+    }
+}
