@@ -3,7 +3,7 @@
 use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
-use crate::kernels::{ExpShiftSum, MulElem, ProjectOut, RowMax, ScaleInto, SoftmaxGrad, SumSq, WeightedGap};
+use crate::kernels::{DivInto, DivScale, ExpShiftSum, ProjectOut, RowMax, SoftmaxGrad, SumSq, WeightedGap};
 use crate::margin::{self, MarginConstants, MarginT};
 use crate::margins_io::AdaptiveMargins;
 use crate::real::Real;
@@ -308,10 +308,10 @@ pub struct ArcFaceHead<T: Real> {
     consts: Vec<MarginT<T>>,
     class_weight: Option<Vec<T>>,
     weight: Vec<T>,
-    /// 1 / max(‖w_r‖, eps).
+    /// max(‖w_r‖, eps): cosines are products divided by it.
+    norm: Vec<T>,
+    /// 1 / max(‖w_r‖, eps): the gradient's column scaling.
     inv_norm: Vec<T>,
-    /// S / max(‖w_r‖, eps).
-    s_inv_norm: Vec<T>,
     /// 1 / ‖w_r‖ where ‖w_r‖ > eps, else 0: the projection factor.
     proj: Vec<T>,
     /// First weight row holding a non-finite value, if any.
@@ -320,9 +320,9 @@ pub struct ArcFaceHead<T: Real> {
     threads: Threads,
 }
 
-/// $1/\max(\lVert v\rVert, \epsilon)$, and whether $\lVert v\rVert > \epsilon$, overflow-safe;
+/// $\max(\lVert v\rVert, \epsilon)$, and whether $\lVert v\rVert > \epsilon$, overflow-safe;
 /// `Err(col)` names a non-finite entry.
-fn inv_norm<T: Real>(arch: pulp::Arch, v: &[T]) -> core::result::Result<(T, bool), usize> {
+fn clamped_norm<T: Real>(arch: pulp::Arch, v: &[T]) -> core::result::Result<(T, bool), usize> {
     let ss = arch.dispatch(SumSq { x: v });
     let norm = if ss.is_finite_() {
         ss.sqrt_()
@@ -340,9 +340,9 @@ fn inv_norm<T: Real>(arch: pulp::Arch, v: &[T]) -> core::result::Result<(T, bool
     };
     let eps = T::from_f64(NORM_EPS);
     if norm > eps {
-        Ok((T::ONE / norm, true))
+        Ok((norm, true))
     } else {
-        Ok((T::ONE / eps, false))
+        Ok((eps, false))
     }
 }
 
@@ -399,8 +399,8 @@ impl<T: Real> ArcFaceHead<T> {
             class_weight: cfg.loss.class_weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
             margins: Vec::new(),
             weight: Vec::new(),
-            inv_norm: vec![T::ZERO; rows],
-            s_inv_norm: vec![T::ZERO; rows],
+            norm: vec![T::ONE; rows],
+            inv_norm: vec![T::ONE; rows],
             proj: vec![T::ZERO; rows],
             bad_row: None,
             arch: pulp::Arch::new(),
@@ -526,13 +526,13 @@ impl<T: Real> ArcFaceHead<T> {
 
     fn refresh_norms(&mut self) {
         let d = self.cfg.in_channels;
-        let s = T::from_f64(self.cfg.scale);
         self.bad_row = None;
         for (r, row) in self.weight.chunks_exact(d).enumerate() {
-            match inv_norm(self.arch, row) {
-                Ok((inv, above)) => {
+            match clamped_norm(self.arch, row) {
+                Ok((norm, above)) => {
+                    let inv = T::ONE / norm;
+                    self.norm[r] = norm;
                     self.inv_norm[r] = inv;
-                    self.s_inv_norm[r] = s * inv;
                     self.proj[r] = if above { inv } else { T::ZERO };
                 }
                 Err(col) => {
@@ -643,12 +643,14 @@ impl<T: Real> ArcFaceHead<T> {
         ws.reserve(n, self.threads.count());
         ws.n = 0;
         for (i, row) in features.chunks_exact(d).enumerate() {
-            let (inv, above) = inv_norm(self.arch, row).map_err(|col| Error::NonFinite { what: "features", row: i, col })?;
-            ws.inv_x[i] = inv;
+            let (norm, above) = clamped_norm(self.arch, row).map_err(|col| Error::NonFinite { what: "features", row: i, col })?;
+            ws.inv_x[i] = norm;
             ws.xproj[i] = if above { T::ONE } else { T::ZERO };
         }
         for (i, (src, dst)) in features.chunks_exact(d).zip(ws.xn.chunks_exact_mut(d)).enumerate() {
-            self.arch.dispatch(ScaleInto { src, dst, k: ws.inv_x[i] });
+            let norm = ws.inv_x[i];
+            self.arch.dispatch(DivInto { src, dst, k: norm });
+            ws.inv_x[i] = T::ONE / norm;
         }
         Ok(())
     }
@@ -684,17 +686,17 @@ impl<T: Real> ArcFaceHead<T> {
         let (c, k, _, _) = self.dims();
         let s = T::from_f64(self.cfg.scale);
         if k == 1 {
-            let cos_t = target.map_or(T::ZERO, |y| row[y] * self.inv_norm[y]);
-            self.arch.dispatch(MulElem { x: row, y: &self.s_inv_norm });
+            let cos_t = target.map_or(T::ZERO, |y| row[y] / self.norm[y]);
+            self.arch.dispatch(DivScale { x: row, y: &self.norm, k: s });
             cos_t
         } else {
             let mut cos_t = T::ZERO;
             for cls in 0..c {
                 let base = cls * k;
-                let mut best = row[base] * self.inv_norm[base];
+                let mut best = row[base] / self.norm[base];
                 let mut arg = 0u32;
                 for j in 1..k {
-                    let v = row[base + j] * self.inv_norm[base + j];
+                    let v = row[base + j] / self.norm[base + j];
                     if v > best {
                         best = v;
                         arg = j as u32;

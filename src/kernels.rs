@@ -71,13 +71,14 @@ impl<T: Real> WithSimd for Dot<'_, T> {
     }
 }
 
-/// `dst[j] = src[j] * k`.
-pub(crate) struct ScaleInto<'a, T> {
+/// `dst[j] = src[j] / k` (a division, as `F.normalize` does: a vector along
+/// one axis comes out exactly ±1).
+pub(crate) struct DivInto<'a, T> {
     pub src: &'a [T],
     pub dst: &'a mut [T],
     pub k: T,
 }
-impl<T: Real> WithSimd for ScaleInto<'_, T> {
+impl<T: Real> WithSimd for DivInto<'_, T> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
@@ -86,31 +87,34 @@ impl<T: Real> WithSimd for ScaleInto<'_, T> {
         let (dh, dt) = T::split_mut::<S>(&mut self.dst[..n]);
         let k = T::splat(s, self.k);
         for (d, x) in dh.iter_mut().zip(sh) {
-            *d = T::vmul(s, *x, k);
+            *d = T::vdiv(s, *x, k);
         }
         for (d, x) in dt.iter_mut().zip(st) {
-            *d = *x * self.k;
+            *d = *x / self.k;
         }
     }
 }
 
-/// `x[j] *= y[j]`.
-pub(crate) struct MulElem<'a, T> {
+/// `x[j] = (x[j] / y[j]) * k`: products to scaled cosines, dividing by the
+/// weight norms (exact for exactly parallel axis vectors, as upstream).
+pub(crate) struct DivScale<'a, T> {
     pub x: &'a mut [T],
     pub y: &'a [T],
+    pub k: T,
 }
-impl<T: Real> WithSimd for MulElem<'_, T> {
+impl<T: Real> WithSimd for DivScale<'_, T> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         let n = self.x.len().min(self.y.len());
         let (xh, xt) = T::split_mut::<S>(&mut self.x[..n]);
         let (yh, yt) = T::split::<S>(&self.y[..n]);
+        let k = T::splat(s, self.k);
         for (x, y) in xh.iter_mut().zip(yh) {
-            *x = T::vmul(s, *x, *y);
+            *x = T::vmul(s, T::vdiv(s, *x, *y), k);
         }
         for (x, y) in xt.iter_mut().zip(yt) {
-            *x = *x * *y;
+            *x = (*x / *y) * self.k;
         }
     }
 }
@@ -414,14 +418,14 @@ mod tests {
                             let x = cast(&data(n, 3 + n as u64, 2.0));
                             let y = cast(&data(n, 5 + n as u64, 3.0));
                             let mut d = vec![0.0 as T; n];
-                            run(w, ScaleInto { src: &x, dst: &mut d, k: 0.5 });
+                            run(w, DivInto { src: &x, dst: &mut d, k: 3.0 });
                             for j in 0..n {
-                                assert_eq!(d[j], x[j] * 0.5);
+                                assert_eq!(d[j], x[j] / 3.0);
                             }
                             let mut m = x.clone();
-                            run(w, MulElem { x: &mut m, y: &y });
+                            run(w, DivScale { x: &mut m, y: &y, k: 64.0 });
                             for j in 0..n {
-                                assert_eq!(m[j], x[j] * y[j]);
+                                assert_eq!(m[j], (x[j] / y[j]) * 64.0);
                             }
                             for (a, c) in [(1.0, 1.0), (2.5, 0.3), (3.0, 0.0)] {
                                 let mut g = y.clone();

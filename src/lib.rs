@@ -40,12 +40,12 @@
 //! use arcface::{ArcFaceHead, Batch, HeadConfig, Workspace};
 //! let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(3, 4), 0).unwrap();
 //! let x = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
-//! let labels = [0, 2];
+//! let labels = [1, 0];
 //! let mut ws = Workspace::new(&head, 2);
 //! let first = head.forward_backward(&Batch::new(&x, &labels), &mut ws).unwrap();
 //! for _ in 0..20 {
 //!     head.forward_backward(&Batch::new(&x, &labels), &mut ws).unwrap();
-//!     head.sgd_step(ws.grad_weight(), 0.5).unwrap();
+//!     head.sgd_step(ws.grad_weight(), 0.05).unwrap();
 //! }
 //! let last = head.loss(&Batch::new(&x, &labels), &mut ws).unwrap();
 //! assert!(last < first);

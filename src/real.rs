@@ -86,6 +86,8 @@ pub trait Real:
     fn vsub<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::V<S>;
     /// Lane-wise `a * b`.
     fn vmul<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::V<S>;
+    /// Lane-wise `a / b`.
+    fn vdiv<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::V<S>;
     /// Lane-wise `a * b + c` (fused where the hardware has it).
     fn vfma<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>, c: Self::V<S>) -> Self::V<S>;
     /// Lane-wise maximum (NaN handling unspecified: inputs are validated).
@@ -177,6 +179,10 @@ impl Real for f32 {
         s.mul_f32s(a, b)
     }
     #[inline(always)]
+    fn vdiv<S: Simd>(s: S, a: S::f32s, b: S::f32s) -> S::f32s {
+        s.div_f32s(a, b)
+    }
+    #[inline(always)]
     fn vfma<S: Simd>(s: S, a: S::f32s, b: S::f32s, c: S::f32s) -> S::f32s {
         s.mul_add_e_f32s(a, b, c)
     }
@@ -261,6 +267,10 @@ impl Real for f64 {
     #[inline(always)]
     fn vmul<S: Simd>(s: S, a: S::f64s, b: S::f64s) -> S::f64s {
         s.mul_f64s(a, b)
+    }
+    #[inline(always)]
+    fn vdiv<S: Simd>(s: S, a: S::f64s, b: S::f64s) -> S::f64s {
+        s.div_f64s(a, b)
     }
     #[inline(always)]
     fn vfma<S: Simd>(s: S, a: S::f64s, b: S::f64s, c: S::f64s) -> S::f64s {

@@ -1,1 +1,0 @@
-fn main() { println!("{:?} -> {}", pulp::Arch::new(), arcface::simd_level()); }
