@@ -9,7 +9,9 @@ fn main() -> Result<(), arcface::Error> {
     // class centres and noisy samples around them (deterministic LCG)
     let mut s = 0x2545F4914F6CDD1Du64;
     let mut rnd = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 11) as f64 / (1u64 << 53) as f64) as f32 * 2.0 - 1.0
     };
     let centres: Vec<f32> = (0..c * d).map(|_| rnd()).collect();
@@ -22,7 +24,12 @@ fn main() -> Result<(), arcface::Error> {
         }
         y.push(cls as i64);
     }
-    let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(c, d).with_scale(30.0).with_margins(arcface::Margins::Uniform(0.3)), 0)?;
+    let mut head = ArcFaceHead::<f32>::new(
+        HeadConfig::new(c, d)
+            .with_scale(30.0)
+            .with_margins(arcface::Margins::Uniform(0.3)),
+        0,
+    )?;
     let mut ws = Workspace::new(&head, batch);
     let lr = 0.05f32;
     for epoch in 0..10 {
@@ -36,8 +43,18 @@ fn main() -> Result<(), arcface::Error> {
             head.sgd_step(ws.grad_weight(), lr)?;
         }
         let pred = head.predict(&x)?;
-        let acc = pred.labels.iter().zip(&y).filter(|(p, t)| **p as i64 == **t).count() as f32 / n as f32;
-        println!("epoch {epoch:2}  loss {:8.4}  train top-1 {:5.1} %", total / steps as f32, 100.0 * acc);
+        let acc = pred
+            .labels
+            .iter()
+            .zip(&y)
+            .filter(|(p, t)| **p as i64 == **t)
+            .count() as f32
+            / n as f32;
+        println!(
+            "epoch {epoch:2}  loss {:8.4}  train top-1 {:5.1} %",
+            total / steps as f32,
+            100.0 * acc
+        );
     }
     Ok(())
 }

@@ -194,23 +194,35 @@ impl LossConfig {
 
     pub(crate) fn validate(&self, num_classes: usize) -> Result<()> {
         if !self.loss_weight.is_finite() {
-            return Err(invalid("loss_weight", format!("is {}, must be finite", self.loss_weight)));
+            return Err(invalid(
+                "loss_weight",
+                format!("is {}, must be finite", self.loss_weight),
+            ));
         }
         if let Some(cw) = &self.class_weight {
             if cw.len() != num_classes {
                 return Err(invalid(
                     "class_weight",
-                    format!("has {} entries, expected num_classes = {num_classes}", cw.len()),
+                    format!(
+                        "has {} entries, expected num_classes = {num_classes}",
+                        cw.len()
+                    ),
                 ));
             }
             if let Some((c, v)) = cw.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(invalid("class_weight", format!("entry {c} is {v}, must be finite")));
+                return Err(invalid(
+                    "class_weight",
+                    format!("entry {c} is {v}, must be finite"),
+                ));
             }
         }
         if let Some(ls) = &self.label_smooth {
             let e = ls.label_smooth_val;
             if !(0.0..1.0).contains(&e) {
-                return Err(invalid("label_smooth_val", format!("is {e}, must be in [0, 1)")));
+                return Err(invalid(
+                    "label_smooth_val",
+                    format!("is {e}, must be in [0, 1)"),
+                ));
             }
             if let Some(c) = ls.num_classes {
                 if c != num_classes {
@@ -271,7 +283,11 @@ impl Margins {
 
 pub(crate) fn validate_margins(m: &[f64], num_classes: usize) -> Result<()> {
     if m.len() != num_classes {
-        return Err(Error::Shape { what: "margins", expected: num_classes, got: m.len() });
+        return Err(Error::Shape {
+            what: "margins",
+            expected: num_classes,
+            got: m.len(),
+        });
     }
     if let Some((class, &value)) = m.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(Error::NonFiniteMargin { class, value });
@@ -411,11 +427,22 @@ impl HeadConfig {
         if self.num_subcenters == 0 {
             return Err(invalid("num_subcenters", "is 0, must be at least 1".into()));
         }
-        if self.num_classes.checked_mul(self.num_subcenters).and_then(|r| r.checked_mul(self.in_channels)).is_none_or(|n| n > isize::MAX as usize / 8) {
-            return Err(invalid("num_classes", "times num_subcenters times in_channels overflows".into()));
+        if self
+            .num_classes
+            .checked_mul(self.num_subcenters)
+            .and_then(|r| r.checked_mul(self.in_channels))
+            .is_none_or(|n| n > isize::MAX as usize / 8)
+        {
+            return Err(invalid(
+                "num_classes",
+                "times num_subcenters times in_channels overflows".into(),
+            ));
         }
         if !self.scale.is_finite() {
-            return Err(invalid("scale", format!("is {}, must be finite", self.scale)));
+            return Err(invalid(
+                "scale",
+                format!("is {}, must be finite", self.scale),
+            ));
         }
         self.margins.expand(self.num_classes)?;
         self.loss.validate(self.num_classes)

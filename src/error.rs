@@ -91,18 +91,32 @@ impl fmt::Display for Error {
                 write!(f, "invalid configuration: `{field}` {reason}")
             }
             Error::NonFiniteMargin { class, value } => {
-                write!(f, "margin of class {class} is {value}; margins must be finite")
+                write!(
+                    f,
+                    "margin of class {class} is {value}; margins must be finite"
+                )
             }
-            Error::Shape { what, expected, got } => {
+            Error::Shape {
+                what,
+                expected,
+                got,
+            } => {
                 write!(f, "`{what}` has {got} elements, expected {expected}")
             }
             Error::EmptyBatch => write!(f, "the batch holds no samples"),
-            Error::LabelOutOfRange { sample, label, num_classes } => write!(
+            Error::LabelOutOfRange {
+                sample,
+                label,
+                num_classes,
+            } => write!(
                 f,
                 "label {label} of sample {sample} is outside 0..{num_classes}"
             ),
             Error::NonFinite { what, row, col } => {
-                write!(f, "`{what}` holds a NaN or infinite value at row {row}, column {col}")
+                write!(
+                    f,
+                    "`{what}` holds a NaN or infinite value at row {row}, column {col}"
+                )
             }
             Error::MissingSoftTargets => write!(
                 f,

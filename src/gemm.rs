@@ -18,7 +18,15 @@ pub(crate) fn par_for(flops: f64, threads: usize) -> Par {
 }
 
 /// `dst (n×r) = x (n×d) · wᵀ` with `w` (r×d).
-pub(crate) fn x_wt<T: Real>(dst: &mut [T], x: &[T], w: &[T], n: usize, d: usize, r: usize, threads: usize) {
+pub(crate) fn x_wt<T: Real>(
+    dst: &mut [T],
+    x: &[T],
+    w: &[T],
+    n: usize,
+    d: usize,
+    r: usize,
+    threads: usize,
+) {
     let par = par_for(2.0 * (n * d * r) as f64, threads);
     let dst = MatMut::from_row_major_slice_mut(dst, n, r);
     let x = MatRef::from_row_major_slice(x, n, d);
@@ -27,7 +35,15 @@ pub(crate) fn x_wt<T: Real>(dst: &mut [T], x: &[T], w: &[T], n: usize, d: usize,
 }
 
 /// `dst (n×d) = g (n×r) · w (r×d)`.
-pub(crate) fn g_w<T: Real>(dst: &mut [T], g: &[T], w: &[T], n: usize, d: usize, r: usize, threads: usize) {
+pub(crate) fn g_w<T: Real>(
+    dst: &mut [T],
+    g: &[T],
+    w: &[T],
+    n: usize,
+    d: usize,
+    r: usize,
+    threads: usize,
+) {
     let par = par_for(2.0 * (n * d * r) as f64, threads);
     let dst = MatMut::from_row_major_slice_mut(dst, n, d);
     let g = MatRef::from_row_major_slice(g, n, r);
@@ -36,7 +52,15 @@ pub(crate) fn g_w<T: Real>(dst: &mut [T], g: &[T], w: &[T], n: usize, d: usize, 
 }
 
 /// `dst (r×d) = gᵀ · x` with `g` (n×r) and `x` (n×d).
-pub(crate) fn gt_x<T: Real>(dst: &mut [T], g: &[T], x: &[T], n: usize, d: usize, r: usize, threads: usize) {
+pub(crate) fn gt_x<T: Real>(
+    dst: &mut [T],
+    g: &[T],
+    x: &[T],
+    n: usize,
+    d: usize,
+    r: usize,
+    threads: usize,
+) {
     let par = par_for(2.0 * (n * d * r) as f64, threads);
     let dst = MatMut::from_row_major_slice_mut(dst, r, d);
     let g = MatRef::from_row_major_slice(g, n, r);

@@ -3,7 +3,9 @@
 use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
-use crate::kernels::{DivInto, DivScale, ExpShiftSum, ProjectOut, RowMax, SoftmaxGrad, SumSq, WeightedGap};
+use crate::kernels::{
+    DivInto, DivScale, ExpShiftSum, ProjectOut, RowMax, SoftmaxGrad, SumSq, WeightedGap,
+};
 use crate::margin::{self, MarginConstants, MarginT};
 use crate::margins_io::AdaptiveMargins;
 use crate::real::Real;
@@ -73,7 +75,12 @@ pub struct Batch<'a, T> {
 impl<'a, T> Batch<'a, T> {
     /// A batch of hard labels.
     pub fn new(features: &'a [T], labels: &'a [i64]) -> Self {
-        Self { features, labels, soft_targets: None, sample_weights: None }
+        Self {
+            features,
+            labels,
+            soft_targets: None,
+            sample_weights: None,
+        }
     }
     /// Adds soft targets (N×C).
     ///
@@ -123,7 +130,10 @@ impl<'a, T> Batch<'a, T> {
 #[derive(Debug, Clone)]
 pub struct Workspace<T> {
     cap: usize,
+    /// Samples of the last loss evaluation.
     n: usize,
+    /// Samples of the last gradient computation.
+    grad_n: usize,
     d: usize,
     c: usize,
     ck: usize,
@@ -143,10 +153,15 @@ pub struct Workspace<T> {
 impl<T: Real> Workspace<T> {
     /// Buffers for `head` and batches of up to `capacity` samples.
     pub fn new(head: &ArcFaceHead<T>, capacity: usize) -> Self {
-        let (c, k, d) = (head.cfg.num_classes, head.cfg.num_subcenters, head.cfg.in_channels);
+        let (c, k, d) = (
+            head.cfg.num_classes,
+            head.cfg.num_subcenters,
+            head.cfg.in_channels,
+        );
         let mut ws = Self {
             cap: 0,
             n: 0,
+            grad_n: 0,
             d,
             c,
             ck: c * k,
@@ -194,7 +209,7 @@ impl<T: Real> Workspace<T> {
             && self.ck == head.cfg.num_classes * head.cfg.num_subcenters
     }
 
-    /// $\partial L / \partial x$ of the last step, N×D row-major.
+    /// $\partial L / \partial x$ of the last [`ArcFaceHead::forward_backward`], N×D row-major.
     ///
     /// ```
     /// # use arcface::*;
@@ -204,10 +219,10 @@ impl<T: Real> Workspace<T> {
     /// assert_eq!(ws.grad_features().len(), 3);
     /// ```
     pub fn grad_features(&self) -> &[T] {
-        &self.grad_features[..self.n * self.d]
+        &self.grad_features[..self.grad_n * self.d]
     }
 
-    /// $\partial L / \partial W$ of the last step, (C·K)×D row-major.
+    /// $\partial L / \partial W$ of the last [`ArcFaceHead::forward_backward`], (C·K)×D row-major.
     ///
     /// ```
     /// # use arcface::*;
@@ -263,7 +278,12 @@ impl<T: Real> Prediction<T> {
             .chunks(self.num_classes.max(1))
             .map(|row| {
                 let mut idx: Vec<usize> = (0..row.len()).collect();
-                idx.sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap_or(core::cmp::Ordering::Equal).then(a.cmp(&b)));
+                idx.sort_by(|&a, &b| {
+                    row[b]
+                        .partial_cmp(&row[a])
+                        .unwrap_or(core::cmp::Ordering::Equal)
+                        .then(a.cmp(&b))
+                });
                 idx.into_iter().take(k).map(|c| (c, row[c])).collect()
             })
             .collect()
@@ -331,7 +351,9 @@ fn clamped_norm<T: Real>(arch: pulp::Arch, v: &[T]) -> core::result::Result<(T, 
             return Err(col);
         }
         // overflow of the squares: scale by the largest magnitude
-        let amax = v.iter().fold(T::ZERO, |m, x| if x.abs_() > m { x.abs_() } else { m });
+        let amax = v
+            .iter()
+            .fold(T::ZERO, |m, x| if x.abs_() > m { x.abs_() } else { m });
         let s = v.iter().fold(T::ZERO, |acc, x| {
             let y = *x / amax;
             acc + y * y
@@ -396,7 +418,11 @@ impl<T: Real> ArcFaceHead<T> {
         let margins = cfg.margins.expand(cfg.num_classes)?;
         let mut head = Self {
             consts: Vec::new(),
-            class_weight: cfg.loss.class_weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
+            class_weight: cfg
+                .loss
+                .class_weight
+                .as_ref()
+                .map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
             margins: Vec::new(),
             weight: Vec::new(),
             norm: vec![T::ONE; rows],
@@ -463,11 +489,19 @@ impl<T: Real> ArcFaceHead<T> {
         let rows = self.cfg.num_classes * self.cfg.num_subcenters;
         let d = self.cfg.in_channels;
         if w.len() != rows * d {
-            return Err(Error::Shape { what: "weight", expected: rows * d, got: w.len() });
+            return Err(Error::Shape {
+                what: "weight",
+                expected: rows * d,
+                got: w.len(),
+            });
         }
         for (r, row) in w.chunks_exact(d).enumerate() {
             if let Some(col) = row.iter().position(|v| !v.is_finite_()) {
-                return Err(Error::NonFinite { what: "weight", row: r, col });
+                return Err(Error::NonFinite {
+                    what: "weight",
+                    row: r,
+                    col,
+                });
             }
         }
         self.weight.clear();
@@ -503,11 +537,19 @@ impl<T: Real> ArcFaceHead<T> {
     pub fn sgd_step(&mut self, grad: &[T], lr: T) -> Result<()> {
         let d = self.cfg.in_channels;
         if grad.len() != self.weight.len() {
-            return Err(Error::Shape { what: "grad", expected: self.weight.len(), got: grad.len() });
+            return Err(Error::Shape {
+                what: "grad",
+                expected: self.weight.len(),
+                got: grad.len(),
+            });
         }
         for (i, (w, g)) in self.weight.iter().zip(grad).enumerate() {
             if !(*w - lr * *g).is_finite_() {
-                return Err(Error::NonFinite { what: "weight", row: i / d, col: i % d });
+                return Err(Error::NonFinite {
+                    what: "weight",
+                    row: i / d,
+                    col: i % d,
+                });
             }
         }
         for (w, g) in self.weight.iter_mut().zip(grad) {
@@ -519,7 +561,11 @@ impl<T: Real> ArcFaceHead<T> {
 
     fn check_weight(&self) -> Result<()> {
         match self.bad_row {
-            Some((row, col)) => Err(Error::NonFinite { what: "weight", row, col }),
+            Some((row, col)) => Err(Error::NonFinite {
+                what: "weight",
+                row,
+                col,
+            }),
             None => Ok(()),
         }
     }
@@ -607,7 +653,10 @@ impl<T: Real> ArcFaceHead<T> {
             if self.cfg.scale.abs() * (2.0 + k.sinm_m.abs()) > limit {
                 return Err(crate::config::invalid(
                     "margins",
-                    format!("of class {class} ({m}) times the scale overflows {}", T::NAME),
+                    format!(
+                        "of class {class} ({m}) times the scale overflows {}",
+                        T::NAME
+                    ),
                 ));
             }
         }
@@ -615,7 +664,10 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     fn install_margins(&mut self, margins: Vec<f64>) {
-        self.consts = margins.iter().map(|&m| MarginT::from_f64(&MarginConstants::new(m))).collect();
+        self.consts = margins
+            .iter()
+            .map(|&m| MarginT::from_f64(&MarginConstants::new(m)))
+            .collect();
         self.cfg.margins = crate::config::Margins::PerClass(margins.clone());
         self.margins = margins;
     }
@@ -631,8 +683,12 @@ impl<T: Real> ArcFaceHead<T> {
         if features.is_empty() {
             return Err(Error::EmptyBatch);
         }
-        if features.len() % d != 0 {
-            return Err(Error::Shape { what: "features", expected: features.len().div_ceil(d) * d, got: features.len() });
+        if !features.len().is_multiple_of(d) {
+            return Err(Error::Shape {
+                what: "features",
+                expected: features.len().div_ceil(d) * d,
+                got: features.len(),
+            });
         }
         Ok(features.len() / d)
     }
@@ -641,13 +697,20 @@ impl<T: Real> ArcFaceHead<T> {
     fn normalize_features(&self, features: &[T], ws: &mut Workspace<T>, n: usize) -> Result<()> {
         let d = self.cfg.in_channels;
         ws.reserve(n, self.threads.count());
-        ws.n = 0;
         for (i, row) in features.chunks_exact(d).enumerate() {
-            let (norm, above) = clamped_norm(self.arch, row).map_err(|col| Error::NonFinite { what: "features", row: i, col })?;
+            let (norm, above) = clamped_norm(self.arch, row).map_err(|col| Error::NonFinite {
+                what: "features",
+                row: i,
+                col,
+            })?;
             ws.inv_x[i] = norm;
             ws.xproj[i] = if above { T::ONE } else { T::ZERO };
         }
-        for (i, (src, dst)) in features.chunks_exact(d).zip(ws.xn.chunks_exact_mut(d)).enumerate() {
+        for (i, (src, dst)) in features
+            .chunks_exact(d)
+            .zip(ws.xn.chunks_exact_mut(d))
+            .enumerate()
+        {
             let norm = ws.inv_x[i];
             self.arch.dispatch(DivInto { src, dst, k: norm });
             ws.inv_x[i] = T::ONE / norm;
@@ -659,7 +722,11 @@ impl<T: Real> ArcFaceHead<T> {
         let c = self.cfg.num_classes;
         for (sample, &label) in labels.iter().enumerate() {
             if label < 0 || label as u64 >= c as u64 {
-                return Err(Error::LabelOutOfRange { sample, label, num_classes: c });
+                return Err(Error::LabelOutOfRange {
+                    sample,
+                    label,
+                    num_classes: c,
+                });
             }
         }
         Ok(())
@@ -667,7 +734,11 @@ impl<T: Real> ArcFaceHead<T> {
 
     fn workspace_for(&self, ws: &Workspace<T>) -> Result<()> {
         if !ws.fits(self) {
-            return Err(Error::Shape { what: "workspace", expected: self.dims().2 * self.cfg.in_channels, got: ws.grad_weight.len() });
+            return Err(Error::Shape {
+                what: "workspace",
+                expected: self.dims().2 * self.cfg.in_channels,
+                got: ws.grad_weight.len(),
+            });
         }
         self.check_weight()
     }
@@ -676,7 +747,15 @@ impl<T: Real> ArcFaceHead<T> {
     fn products(&self, ws: &mut Workspace<T>, n: usize) {
         let (_, _, ck, d) = self.dims();
         let t = self.threads.count();
-        gemm::x_wt(&mut ws.prod[..n * ck], &ws.xn[..n * d], &self.weight, n, d, ck, t);
+        gemm::x_wt(
+            &mut ws.prod[..n * ck],
+            &ws.xn[..n * d],
+            &self.weight,
+            n,
+            d,
+            ck,
+            t,
+        );
     }
 
     /// Compact row: `row[c] = S·max_k cos` for every class (no margin), and
@@ -687,7 +766,11 @@ impl<T: Real> ArcFaceHead<T> {
         let s = T::from_f64(self.cfg.scale);
         if k == 1 {
             let cos_t = target.map_or(T::ZERO, |y| row[y] / self.norm[y]);
-            self.arch.dispatch(DivScale { x: row, y: &self.norm, k: s });
+            self.arch.dispatch(DivScale {
+                x: row,
+                y: &self.norm,
+                k: s,
+            });
             cos_t
         } else {
             let mut cos_t = T::ZERO;
@@ -758,18 +841,32 @@ impl<T: Real> ArcFaceHead<T> {
         Ok(out)
     }
 
-    fn train_or_infer_logits(&self, features: &[T], labels: Option<&[i64]>, ws: &mut Workspace<T>, out: &mut [T]) -> Result<()> {
+    fn train_or_infer_logits(
+        &self,
+        features: &[T],
+        labels: Option<&[i64]>,
+        ws: &mut Workspace<T>,
+        out: &mut [T],
+    ) -> Result<()> {
         self.workspace_for(ws)?;
         let n = self.batch_size(features)?;
         let (c, _, ck, _) = self.dims();
         if let Some(l) = labels {
             if l.len() != n {
-                return Err(Error::Shape { what: "labels", expected: n, got: l.len() });
+                return Err(Error::Shape {
+                    what: "labels",
+                    expected: n,
+                    got: l.len(),
+                });
             }
             self.check_labels(l)?;
         }
         if out.len() != n * c {
-            return Err(Error::Shape { what: "out", expected: n * c, got: out.len() });
+            return Err(Error::Shape {
+                what: "out",
+                expected: n * c,
+                got: out.len(),
+            });
         }
         self.normalize_features(features, ws, n)?;
         self.products(ws, n);
@@ -780,7 +877,12 @@ impl<T: Real> ArcFaceHead<T> {
             let y = labels.map(|l| l[i] as usize);
             let cos_t = self.compact_cos(row, kidx, y);
             if let Some(y) = y {
-                let (phi, _, _) = margin::apply(cos_t, &self.consts[y], self.cfg.easy_margin, self.cfg.margin_grad);
+                let (phi, _, _) = margin::apply(
+                    cos_t,
+                    &self.consts[y],
+                    self.cfg.easy_margin,
+                    self.cfg.margin_grad,
+                );
                 row[y] = s * phi;
             }
             out[i * c..(i + 1) * c].copy_from_slice(&row[..c]);
@@ -814,7 +916,11 @@ impl<T: Real> ArcFaceHead<T> {
             let inv = T::ONE / sum;
             row.iter_mut().for_each(|v| *v *= inv);
         }
-        Ok(Prediction { scores, labels, num_classes: c })
+        Ok(Prediction {
+            scores,
+            labels,
+            num_classes: c,
+        })
     }
 
     fn validate_batch(&self, batch: &Batch<'_, T>) -> Result<usize> {
@@ -824,16 +930,28 @@ impl<T: Real> ArcFaceHead<T> {
             return Err(Error::EmptyBatch);
         }
         if batch.features.len() != n * d {
-            return Err(Error::Shape { what: "features", expected: n * d, got: batch.features.len() });
+            return Err(Error::Shape {
+                what: "features",
+                expected: n * d,
+                got: batch.features.len(),
+            });
         }
         self.check_labels(batch.labels)?;
         match batch.soft_targets {
             Some(t) => {
                 if t.len() != n * c {
-                    return Err(Error::Shape { what: "soft_targets", expected: n * c, got: t.len() });
+                    return Err(Error::Shape {
+                        what: "soft_targets",
+                        expected: n * c,
+                        got: t.len(),
+                    });
                 }
                 if let Some(p) = t.iter().position(|v| !v.is_finite_()) {
-                    return Err(Error::NonFinite { what: "soft_targets", row: p / c, col: p % c });
+                    return Err(Error::NonFinite {
+                        what: "soft_targets",
+                        row: p / c,
+                        col: p % c,
+                    });
                 }
             }
             None if self.cfg.loss.use_soft => return Err(Error::MissingSoftTargets),
@@ -841,10 +959,18 @@ impl<T: Real> ArcFaceHead<T> {
         }
         if let Some(w) = batch.sample_weights {
             if w.len() != n {
-                return Err(Error::Shape { what: "sample_weights", expected: n, got: w.len() });
+                return Err(Error::Shape {
+                    what: "sample_weights",
+                    expected: n,
+                    got: w.len(),
+                });
             }
             if let Some(p) = w.iter().position(|v| !v.is_finite_()) {
-                return Err(Error::NonFinite { what: "sample_weights", row: p, col: 0 });
+                return Err(Error::NonFinite {
+                    what: "sample_weights",
+                    row: p,
+                    col: 0,
+                });
             }
         }
         Ok(n)
@@ -861,7 +987,12 @@ impl<T: Real> ArcFaceHead<T> {
             Some(ls) => (T::from_f64(ls.effective_eps()), true),
             None => (T::ZERO, false),
         };
-        LossPlan { lw, lambda, eps, smooth }
+        LossPlan {
+            lw,
+            lambda,
+            eps,
+            smooth,
+        }
     }
 
     /// The loss of a batch without gradients; the per-sample values are left
@@ -917,11 +1048,15 @@ impl<T: Real> ArcFaceHead<T> {
         let plan = self.plan(n);
 
         // fused row pass
-        let slots = if threads > 1 && n > 1 && n * ck >= PAR_MIN_ELEMS { threads.min(ws.slots).min(n) } else { 1 };
+        let slots = if threads > 1 && n > 1 && n * ck >= PAR_MIN_ELEMS {
+            threads.min(ws.slots).min(n)
+        } else {
+            1
+        };
         let rows_per = n.div_ceil(slots);
         let prod = &mut ws.prod[..n * ck];
         let losses = &mut ws.sample_loss[..n];
-        let body = |(((chunk, (prow, lrow)), sv), sk): (((usize, (&mut [T], &mut [T])), &mut [T]), &mut [u32])| {
+        let body = |chunk: usize, prow: &mut [T], lrow: &mut [T], sv: &mut [T], sk: &mut [u32]| {
             for (j, (row, l)) in prow.chunks_exact_mut(ck).zip(lrow.iter_mut()).enumerate() {
                 let i = chunk * rows_per + j;
                 *l = self.row_loss(row, i, batch, &plan, sv, sk, backward);
@@ -931,17 +1066,17 @@ impl<T: Real> ArcFaceHead<T> {
         if slots > 1 {
             prod.par_chunks_mut(it_len)
                 .zip(losses.par_chunks_mut(rows_per))
-                .enumerate()
                 .zip(ws.scratch_v.par_chunks_mut(c))
                 .zip(ws.scratch_k.par_chunks_mut(c))
-                .for_each(body);
+                .enumerate()
+                .for_each(|(chunk, (((p, l), v), k))| body(chunk, p, l, v, k));
         } else {
             prod.chunks_mut(it_len)
                 .zip(losses.chunks_mut(rows_per))
-                .enumerate()
                 .zip(ws.scratch_v.chunks_mut(c))
                 .zip(ws.scratch_k.chunks_mut(c))
-                .for_each(body);
+                .enumerate()
+                .for_each(|(chunk, (((p, l), v), k))| body(chunk, p, l, v, k));
         }
         ws.n = n;
 
@@ -955,16 +1090,40 @@ impl<T: Real> ArcFaceHead<T> {
         }
 
         // ∂L/∂x̂ = G'W, then the normalisation Jacobian per row
-        gemm::g_w(&mut ws.grad_features[..n * d], &ws.prod[..n * ck], &self.weight, n, d, ck, threads);
+        gemm::g_w(
+            &mut ws.grad_features[..n * d],
+            &ws.prod[..n * ck],
+            &self.weight,
+            n,
+            d,
+            ck,
+            threads,
+        );
         // ∂L/∂W (column-scaled) = G'ᵀX̂, then the row projection
-        gemm::gt_x(&mut ws.grad_weight, &ws.prod[..n * ck], &ws.xn[..n * d], n, d, ck, threads);
+        gemm::gt_x(
+            &mut ws.grad_weight,
+            &ws.prod[..n * ck],
+            &ws.xn[..n * d],
+            n,
+            d,
+            ck,
+            threads,
+        );
         let arch = self.arch;
         let gf = ws.grad_features[..n * d].chunks_exact_mut(d);
-        for ((g, v), (&inv, &p)) in gf.zip(ws.xn.chunks_exact(d)).zip(ws.inv_x.iter().zip(&ws.xproj)) {
+        for ((g, v), (&inv, &p)) in gf
+            .zip(ws.xn.chunks_exact(d))
+            .zip(ws.inv_x.iter().zip(&ws.xproj))
+        {
             arch.dispatch(ProjectOut { g, v, a: inv, c: p });
         }
         let project_w = |(g, (v, &p)): (&mut [T], (&[T], &T))| {
-            arch.dispatch(ProjectOut { g, v, a: T::ONE, c: p });
+            arch.dispatch(ProjectOut {
+                g,
+                v,
+                a: T::ONE,
+                c: p,
+            });
         };
         if threads > 1 && ck * d >= PAR_MIN_ELEMS {
             ws.grad_weight
@@ -972,8 +1131,12 @@ impl<T: Real> ArcFaceHead<T> {
                 .zip(self.weight.par_chunks_exact(d).zip(self.proj.par_iter()))
                 .for_each(project_w);
         } else {
-            ws.grad_weight.chunks_exact_mut(d).zip(self.weight.chunks_exact(d).zip(self.proj.iter())).for_each(project_w);
+            ws.grad_weight
+                .chunks_exact_mut(d)
+                .zip(self.weight.chunks_exact(d).zip(self.proj.iter()))
+                .for_each(project_w);
         }
+        ws.grad_n = n;
         Ok(value)
     }
 
@@ -981,12 +1144,26 @@ impl<T: Real> ArcFaceHead<T> {
     /// G' = ∂L/∂A · diag(1/‖w‖) written over the products row.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn row_loss(&self, row: &mut [T], i: usize, batch: &Batch<'_, T>, plan: &LossPlan<T>, sv: &mut [T], sk: &mut [u32], backward: bool) -> T {
+    fn row_loss(
+        &self,
+        row: &mut [T],
+        i: usize,
+        batch: &Batch<'_, T>,
+        plan: &LossPlan<T>,
+        sv: &mut [T],
+        sk: &mut [u32],
+        backward: bool,
+    ) -> T {
         let (c, k, _, _) = self.dims();
         let s = T::from_f64(self.cfg.scale);
         let y = batch.labels[i] as usize;
         let cos_t = self.compact_cos(row, sk, Some(y));
-        let (phi, dmargin, _) = margin::apply(cos_t, &self.consts[y], self.cfg.easy_margin, self.cfg.margin_grad);
+        let (phi, dmargin, _) = margin::apply(
+            cos_t,
+            &self.consts[y],
+            self.cfg.easy_margin,
+            self.cfg.margin_grad,
+        );
         let z = &mut row[..c];
         z[y] = s * phi;
 
@@ -1021,7 +1198,11 @@ impl<T: Real> ArcFaceHead<T> {
         };
 
         let m = self.arch.dispatch(RowMax { x: z });
-        let gap = if dense { self.arch.dispatch(WeightedGap { v: sv, z, m }) } else { v_y * (m - z[y]) };
+        let gap = if dense {
+            self.arch.dispatch(WeightedGap { v: sv, z, m })
+        } else {
+            v_y * (m - z[y])
+        };
         let sum = self.arch.dispatch(ExpShiftSum { x: z, shift: m });
         let ell = gap + a * sum.ln_();
         let sw = batch.sample_weights.map_or(T::ONE, |w| w[i]);
@@ -1037,10 +1218,22 @@ impl<T: Real> ArcFaceHead<T> {
         let g_y = (pc * e_y - q * v_y) * dmargin;
         let v = if dense { Some(&sv[..]) } else { None };
         if k == 1 {
-            self.arch.dispatch(SoftmaxGrad { e: z, v, w: Some(&self.inv_norm), pc, q });
+            self.arch.dispatch(SoftmaxGrad {
+                e: z,
+                v,
+                w: Some(&self.inv_norm),
+                pc,
+                q,
+            });
             z[y] = g_y * self.inv_norm[y];
         } else {
-            self.arch.dispatch(SoftmaxGrad { e: z, v, w: None, pc, q });
+            self.arch.dispatch(SoftmaxGrad {
+                e: z,
+                v,
+                w: None,
+                pc,
+                q,
+            });
             z[y] = g_y;
             for cls in (0..c).rev() {
                 let g = row[cls];

@@ -141,7 +141,13 @@ impl<T: Real> WithSimd for ProjectOut<'_, T> {
         let coef = if self.c == T::ZERO {
             T::ZERO
         } else {
-            self.c * (self.c * Dot { a: &self.g[..n], b: &self.v[..n] }.with_simd(s))
+            self.c
+                * (self.c
+                    * Dot {
+                        a: &self.g[..n],
+                        b: &self.v[..n],
+                    }
+                    .with_simd(s))
         };
         let (gh, gt) = T::split_mut::<S>(&mut self.g[..n]);
         let (vh, vt) = T::split::<S>(&self.v[..n]);
@@ -236,10 +242,8 @@ impl<T: Real> WithSimd for WeightedGap<'_, T> {
         let (zh, zt) = T::split::<S>(&self.z[..n]);
         let m = T::splat(s, self.m);
         let mut acc = [T::splat(s, T::ZERO); 2];
-        let mut k = 0;
-        for (v, z) in vh.iter().zip(zh) {
+        for (k, (v, z)) in vh.iter().zip(zh).enumerate() {
             acc[k & 1] = T::vfma(s, *v, T::vsub(s, m, *z), acc[k & 1]);
-            k += 1;
         }
         let mut sum = T::vsum(s, T::vadd(s, acc[0], acc[1]));
         for (v, z) in vt.iter().zip(zt) {
@@ -342,7 +346,13 @@ mod tests {
         W512,
         Arch,
     }
-    const WIDTHS: [Width; 5] = [Width::Scalar, Width::W128, Width::W256, Width::W512, Width::Arch];
+    const WIDTHS: [Width; 5] = [
+        Width::Scalar,
+        Width::W128,
+        Width::W256,
+        Width::W512,
+        Width::Arch,
+    ];
 
     fn run<K: WithSimd>(w: Width, k: K) -> K::Output {
         match w {
@@ -361,10 +371,14 @@ mod tests {
     }
 
     fn data(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0) * scale
             })
             .collect()
@@ -401,11 +415,17 @@ mod tests {
                                 let (af, bf) = (back(&a), back(&b));
                                 let got = run(w, SumSq { x: &a }) as f64;
                                 let want = reference::sumsq(&af);
-                                assert!(close(got, want, sum_tol(n), 0.0), "{w:?} n={n} sumsq {got} {want}");
+                                assert!(
+                                    close(got, want, sum_tol(n), 0.0),
+                                    "{w:?} n={n} sumsq {got} {want}"
+                                );
                                 let got = run(w, Dot { a: &a, b: &b }) as f64;
                                 let want = reference::dot(&af, &bf);
                                 let mag: f64 = af.iter().zip(&bf).map(|(x, y)| (x * y).abs()).sum();
-                                assert!(close(got, want, sum_tol(n), mag), "{w:?} n={n} dot {got} {want}");
+                                assert!(
+                                    close(got, want, sum_tol(n), mag),
+                                    "{w:?} n={n} dot {got} {want}"
+                                );
                             }
                         }
                     }
@@ -418,22 +438,47 @@ mod tests {
                             let x = cast(&data(n, 3 + n as u64, 2.0));
                             let y = cast(&data(n, 5 + n as u64, 3.0));
                             let mut d = vec![0.0 as T; n];
-                            run(w, DivInto { src: &x, dst: &mut d, k: 3.0 });
+                            run(
+                                w,
+                                DivInto {
+                                    src: &x,
+                                    dst: &mut d,
+                                    k: 3.0,
+                                },
+                            );
                             for j in 0..n {
                                 assert_eq!(d[j], x[j] / 3.0);
                             }
                             let mut m = x.clone();
-                            run(w, DivScale { x: &mut m, y: &y, k: 64.0 });
+                            run(
+                                w,
+                                DivScale {
+                                    x: &mut m,
+                                    y: &y,
+                                    k: 64.0,
+                                },
+                            );
                             for j in 0..n {
                                 assert_eq!(m[j], (x[j] / y[j]) * 64.0);
                             }
                             for (a, c) in [(1.0, 1.0), (2.5, 0.3), (3.0, 0.0)] {
                                 let mut g = y.clone();
-                                run(w, ProjectOut { g: &mut g, v: &x, a: a as T, c: c as T });
+                                run(
+                                    w,
+                                    ProjectOut {
+                                        g: &mut g,
+                                        v: &x,
+                                        a: a as T,
+                                        c: c as T,
+                                    },
+                                );
                                 let want = reference::project_out(&back(&y), &back(&x), a, c);
                                 let mag = 3.0 * a * (1.0 + c * c * 6.0 * n as f64);
                                 for j in 0..n {
-                                    assert!(close(g[j] as f64, want[j], TOL * 8.0, mag), "{w:?} n={n} project j={j}");
+                                    assert!(
+                                        close(g[j] as f64, want[j], TOL * 8.0, mag),
+                                        "{w:?} n={n} project j={j}"
+                                    );
                                 }
                             }
                             let mx = run(w, RowMax { x: &x }) as f64;
@@ -456,13 +501,26 @@ mod tests {
                             let xf = back(&x);
                             let shift = 40.0;
                             // the reference sees the same rounded argument x − shift
-                            let diffs: Vec<f64> = x.iter().map(|&v| (v - shift as T) as f64).collect();
+                            let diffs: Vec<f64> =
+                                x.iter().map(|&v| (v - shift as T) as f64).collect();
                             let (want, wsum) = reference::exp_shift(&diffs, 0.0);
                             let mut e = x.clone();
-                            let sum = run(w, ExpShiftSum { x: &mut e, shift: shift as T }) as f64;
+                            let sum = run(
+                                w,
+                                ExpShiftSum {
+                                    x: &mut e,
+                                    shift: shift as T,
+                                },
+                            ) as f64;
                             for j in 0..n {
-                                assert!(close(e[j] as f64, want[j], TOL, 0.0) || (want[j] < 1e-36 && (e[j] as f64) < 1e-36),
-                                    "{w:?} n={n} exp({}) = {} want {}", diffs[j], e[j], want[j]);
+                                assert!(
+                                    close(e[j] as f64, want[j], TOL, 0.0)
+                                        || (want[j] < 1e-36 && (e[j] as f64) < 1e-36),
+                                    "{w:?} n={n} exp({}) = {} want {}",
+                                    diffs[j],
+                                    e[j],
+                                    want[j]
+                                );
                             }
                             assert!(close(sum, wsum, sum_tol(n), 0.0), "{w:?} n={n} sum");
                             let v = cast(&data(n, 13, 1.0));
@@ -472,18 +530,45 @@ mod tests {
                                 let vo = if case & 1 == 1 { Some(&v[..]) } else { None };
                                 let wo = if case & 2 == 2 { Some(&iw[..]) } else { None };
                                 let mut g = e.clone();
-                                run(w, SoftmaxGrad { e: &mut g, v: vo, w: wo, pc: pc as T, q: q as T });
+                                run(
+                                    w,
+                                    SoftmaxGrad {
+                                        e: &mut g,
+                                        v: vo,
+                                        w: wo,
+                                        pc: pc as T,
+                                        q: q as T,
+                                    },
+                                );
                                 for j in 0..n {
                                     let vj = vo.map_or(0.0, |v| v[j] as f64);
                                     let wj = wo.map_or(1.0, |w| w[j] as f64);
                                     let want = (pc * e[j] as f64 - q * vj) * wj;
-                                    assert!(close(g[j] as f64, want, TOL * 4.0, 4.0), "{w:?} n={n} grad");
+                                    assert!(
+                                        close(g[j] as f64, want, TOL * 4.0, 4.0),
+                                        "{w:?} n={n} grad"
+                                    );
                                 }
                             }
-                            let gap = run(w, WeightedGap { v: &v, z: &x[..], m: 50.0 }) as f64;
-                            let want: f64 = back(&v).iter().zip(&xf).map(|(v, z)| v * (50.0 - z)).sum();
-                            let mag: f64 = back(&v).iter().zip(&xf).map(|(v, z)| (v * (50.0 - z)).abs()).sum();
-                            assert!(close(gap, want, sum_tol(n), mag), "{w:?} n={n} gap {gap} {want}");
+                            let gap = run(
+                                w,
+                                WeightedGap {
+                                    v: &v,
+                                    z: &x[..],
+                                    m: 50.0,
+                                },
+                            ) as f64;
+                            let want: f64 =
+                                back(&v).iter().zip(&xf).map(|(v, z)| v * (50.0 - z)).sum();
+                            let mag: f64 = back(&v)
+                                .iter()
+                                .zip(&xf)
+                                .map(|(v, z)| (v * (50.0 - z)).abs())
+                                .sum();
+                            assert!(
+                                close(gap, want, sum_tol(n), mag),
+                                "{w:?} n={n} gap {gap} {want}"
+                            );
                         }
                     }
                 }

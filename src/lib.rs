@@ -79,14 +79,14 @@ pub use real::Real;
 /// # let _ = level;
 /// ```
 pub fn simd_level() -> &'static str {
-    let arch = format!("{:?}", pulp::Arch::new());
-    if arch.contains("V4") {
-        "avx512"
-    } else if arch.contains("V3") {
-        "avx2"
-    } else if arch.contains("Neon") {
-        "neon"
-    } else {
-        "scalar"
+    #[allow(unreachable_patterns)]
+    match pulp::Arch::new() {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        pulp::Arch::V4(_) => "avx512",
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        pulp::Arch::V3(_) => "avx2",
+        #[cfg(target_arch = "aarch64")]
+        pulp::Arch::Neon(_) => "neon",
+        _ => "scalar",
     }
 }

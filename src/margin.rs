@@ -44,7 +44,11 @@ pub struct MarginConstants {
 impl MarginConstants {
     /// Derives the constants of margin `m` in f64.
     pub fn new(m: f64) -> Self {
-        Self { margin: m, threshold: -m.cos(), sinm_m: m * m.sin() }
+        Self {
+            margin: m,
+            threshold: -m.cos(),
+            sinm_m: m * m.sin(),
+        }
     }
 }
 

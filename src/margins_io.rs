@@ -37,7 +37,11 @@ pub fn parse_margins_file(text: &str, num_classes: usize) -> Result<Vec<f64>> {
             }
             b'\r' => {
                 lines.push(&text[start..i]);
-                i += if bytes.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                i += if bytes.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
                 start = i;
             }
             _ => i += 1,
@@ -56,7 +60,9 @@ pub fn parse_margins_file(text: &str, num_classes: usize) -> Result<Vec<f64>> {
         if !is_decimal(s) {
             return Err(file_err(line, format!("{s:?} is not a decimal number")));
         }
-        let v: f64 = s.parse().map_err(|_| file_err(line, format!("{s:?} is not a number")))?;
+        let v: f64 = s
+            .parse()
+            .map_err(|_| file_err(line, format!("{s:?} is not a number")))?;
         if !v.is_finite() {
             return Err(file_err(line, format!("{s:?} is out of the range of f64")));
         }
@@ -68,7 +74,10 @@ pub fn parse_margins_file(text: &str, num_classes: usize) -> Result<Vec<f64>> {
     if lines.len() != num_classes {
         return Err(file_err(
             0,
-            format!("holds {} lines, expected one per class ({num_classes})", lines.len()),
+            format!(
+                "holds {} lines, expected one per class ({num_classes})",
+                lines.len()
+            ),
         ));
     }
     validate_margins(&out, num_classes)?;
@@ -82,12 +91,21 @@ pub fn parse_margins_file(text: &str, num_classes: usize) -> Result<Vec<f64>> {
 /// std::fs::write(&path, "0.5\n0.25\n").unwrap();
 /// assert_eq!(arcface::load_margins_file(&path, 2).unwrap(), vec![0.5, 0.25]);
 /// ```
-pub fn load_margins_file(path: impl AsRef<std::path::Path>, num_classes: usize) -> Result<Vec<f64>> {
+pub fn load_margins_file(
+    path: impl AsRef<std::path::Path>,
+    num_classes: usize,
+) -> Result<Vec<f64>> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         file_err(line, "is not valid UTF-8".into())
     })?;
     parse_margins_file(text, num_classes)
@@ -166,7 +184,11 @@ pub struct AdaptiveMargins {
 
 impl Default for AdaptiveMargins {
     fn default() -> Self {
-        Self { margin_min: 0.05, margin_max: 0.5, power: -0.25 }
+        Self {
+            margin_min: 0.05,
+            margin_max: 0.5,
+            power: -0.25,
+        }
     }
 }
 
@@ -182,7 +204,11 @@ impl AdaptiveMargins {
     /// ```
     pub fn compute(&self, labels: &[i64], num_classes: usize) -> Result<Vec<f64>> {
         let bad = |reason: String| Error::AdaptiveMargins { reason };
-        for (name, v) in [("margin_min", self.margin_min), ("margin_max", self.margin_max), ("power", self.power)] {
+        for (name, v) in [
+            ("margin_min", self.margin_min),
+            ("margin_max", self.margin_max),
+            ("power", self.power),
+        ] {
             if !v.is_finite() {
                 return Err(bad(format!("{name} is {v}, must be finite")));
             }
@@ -196,18 +222,27 @@ impl AdaptiveMargins {
         let mut counts = vec![0u64; num_classes];
         for (sample, &label) in labels.iter().enumerate() {
             if label < 0 || label as u64 >= num_classes as u64 {
-                return Err(Error::LabelOutOfRange { sample, label, num_classes });
+                return Err(Error::LabelOutOfRange {
+                    sample,
+                    label,
+                    num_classes,
+                });
             }
             counts[label as usize] += 1;
         }
-        let pf: Vec<f64> = counts.iter().map(|&n| (n.max(1) as f64).powf(self.power)).collect();
+        let pf: Vec<f64> = counts
+            .iter()
+            .map(|&n| (n.max(1) as f64).powf(self.power))
+            .collect();
         let lo = pf.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = pf.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let span = self.margin_max - self.margin_min;
         let out: Vec<f64> = if hi == lo {
             vec![self.margin_max; num_classes]
         } else {
-            pf.iter().map(|p| (p - lo) / (hi - lo) * span + self.margin_min).collect()
+            pf.iter()
+                .map(|p| (p - lo) / (hi - lo) * span + self.margin_min)
+                .collect()
         };
         if let Some((c, v)) = out.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(bad(format!("margin of class {c} came out as {v}")));

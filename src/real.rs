@@ -289,8 +289,8 @@ impl Real for f64 {
         let magic = s.splat_f64s(6755399441055744.0); // 1.5·2^52
         let t = s.mul_add_f64s(x, s.splat_f64s(core::f64::consts::LOG2_E), magic);
         let k = s.sub_f64s(t, magic);
-        let r = s.mul_add_f64s(k, s.splat_f64s(-6.931_471_803_691_238_2e-1), x);
-        let r = s.mul_add_f64s(k, s.splat_f64s(-1.908_214_929_270_587_7e-10), r);
+        let r = s.mul_add_f64s(k, s.splat_f64s(-f64::from_bits(0x3FE6_2E42_FEE0_0000)), x);
+        let r = s.mul_add_f64s(k, s.splat_f64s(-f64::from_bits(0x3DEA_39EF_3579_3C76)), r);
         const INV_FACT: [f64; 14] = [
             1.0,
             1.0,

@@ -10,8 +10,8 @@
 //! deviation on the case's line.
 
 use arcface::{
-    parse_margins_file, AdaptiveMargins, ArcFaceHead, Batch, Error, HeadConfig, LabelSmooth, LossConfig,
-    MarginConstants, Margins, Real, Reduction, SmoothMode, Workspace,
+    parse_margins_file, AdaptiveMargins, ArcFaceHead, Batch, Error, HeadConfig, LabelSmooth,
+    LossConfig, MarginConstants, Margins, Real, Reduction, SmoothMode, Workspace,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -39,8 +39,18 @@ fn raises(v: &Value) -> Option<&str> {
 
 /// (shape, data) of a tensor object.
 fn tensor(v: &Value) -> (Vec<usize>, Vec<f64>) {
-    let shape = v["shape"].as_array().expect("shape").iter().map(|s| s.as_u64().unwrap() as usize).collect();
-    let data = v["data"].as_array().expect("data").iter().map(num).collect();
+    let shape = v["shape"]
+        .as_array()
+        .expect("shape")
+        .iter()
+        .map(|s| s.as_u64().unwrap() as usize)
+        .collect();
+    let data = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(num)
+        .collect();
     (shape, data)
 }
 
@@ -55,8 +65,16 @@ fn list(v: &Value) -> Vec<f64> {
 }
 
 fn labels_of(v: &Value) -> Vec<i64> {
-    let data = if v.get("data").is_some() { &v["data"] } else { v };
-    data.as_array().expect("labels").iter().map(|x| x.as_i64().expect("int label")).collect()
+    let data = if v.get("data").is_some() {
+        &v["data"]
+    } else {
+        v
+    };
+    data.as_array()
+        .expect("labels")
+        .iter()
+        .map(|x| x.as_i64().expect("int label"))
+        .collect()
 }
 
 // ------------------------------------------------------------- comparison
@@ -73,20 +91,31 @@ fn compare(
     skip: &BTreeSet<usize>,
 ) -> Result<f64, String> {
     if got.len() != want.len() {
-        return Err(format!("{field}: {} values, expected {}", got.len(), want.len()));
+        return Err(format!(
+            "{field}: {} values, expected {}",
+            got.len(),
+            want.len()
+        ));
     }
     let mut worst = 0.0f64;
-    for (r, (g, w)) in got.chunks(ncols.max(1)).zip(want.chunks(ncols.max(1))).enumerate() {
+    for (r, (g, w)) in got
+        .chunks(ncols.max(1))
+        .zip(want.chunks(ncols.max(1)))
+        .enumerate()
+    {
         if skip.contains(&r) {
             continue;
         }
-        let scale = w.iter().filter(|b| b.is_finite()).fold(floor(r), |m, b| m.max(b.abs()));
+        let scale = w
+            .iter()
+            .filter(|b| b.is_finite())
+            .fold(floor(r), |m, b| m.max(b.abs()));
         for (j, (a, b)) in g.iter().zip(w).enumerate() {
             if !b.is_finite() {
                 continue;
             }
             let err = (a - b).abs() / scale;
-            if !(err <= rtol) {
+            if err.is_nan() || err > rtol {
                 return Err(format!(
                     "{field}[{r},{j}]: got {a:e}, expected {b:e} (normalised error {err:.3e} > {rtol:e})"
                 ));
@@ -126,7 +155,12 @@ impl RefCase {
             let xh = Self::normalize(xi);
             for c in 0..self.c {
                 let cos = (0..self.k)
-                    .map(|k| xh.iter().zip(&wn[c * self.k + k]).map(|(a, b)| a * b).sum::<f64>())
+                    .map(|k| {
+                        xh.iter()
+                            .zip(&wn[c * self.k + k])
+                            .map(|(a, b)| a * b)
+                            .sum::<f64>()
+                    })
                     .fold(f64::NEG_INFINITY, f64::max);
                 let v = if c as i64 == labels[i] {
                     let cc = cos.clamp(-1.0, 1.0);
@@ -156,7 +190,9 @@ fn sample_ce(z: &[f64], c: usize, targets: &[Vec<f64>], class_weight: &[f64]) ->
         .map(|(row, t)| {
             let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-            (0..c).map(|j| class_weight[j] * t[j] * (lse - row[j])).sum()
+            (0..c)
+                .map(|j| class_weight[j] * t[j] * (lse - row[j]))
+                .sum()
         })
         .collect()
 }
@@ -178,8 +214,13 @@ struct HeadCase<'a> {
     notes: BTreeSet<&'static str>,
 }
 
-const SENSITIVE: [&str; 5] =
-    ["rounding_sensitive_parallel", "exact_unit_cosine", "cos_gt_1_torch_f64", "near_boundary_random", "nonfinite_"];
+const SENSITIVE: [&str; 5] = [
+    "rounding_sensitive_parallel",
+    "exact_unit_cosine",
+    "cos_gt_1_torch_f64",
+    "near_boundary_random",
+    "nonfinite_",
+];
 
 fn loss_config(l: &Value, notes: &mut BTreeSet<&'static str>) -> Result<LossConfig, String> {
     let ty = l["type"].as_str().unwrap_or("CrossEntropyLoss");
@@ -198,7 +239,10 @@ fn loss_config(l: &Value, notes: &mut BTreeSet<&'static str>) -> Result<LossConf
             };
             let mut c = LossConfig::label_smooth(num(e)).with_smooth_mode(mode);
             if let Some(ls) = &mut c.label_smooth {
-                *ls = LabelSmooth { num_classes: l["num_classes"].as_u64().map(|v| v as usize), ..*ls };
+                *ls = LabelSmooth {
+                    num_classes: l["num_classes"].as_u64().map(|v| v as usize),
+                    ..*ls
+                };
             }
             c
         }
@@ -225,15 +269,24 @@ fn loss_config(l: &Value, notes: &mut BTreeSet<&'static str>) -> Result<LossConf
 
 /// Builds the head for precision T, applying the margins the way a user would
 /// (a number, a list, a file, or the adaptive-margin hook).
-fn build_head<T: Real>(hc: &HeadCase, notes: &mut BTreeSet<&'static str>) -> Result<ArcFaceHead<T>, Error> {
+fn build_head<T: Real>(
+    hc: &HeadCase,
+    notes: &mut BTreeSet<&'static str>,
+) -> Result<ArcFaceHead<T>, Error> {
     let cfgv = &hc.v["config"];
-    let loss = loss_config(&cfgv["loss"], notes).map_err(|reason| Error::InvalidConfig { field: "loss", reason })?;
+    let loss = loss_config(&cfgv["loss"], notes).map_err(|reason| Error::InvalidConfig {
+        field: "loss",
+        reason,
+    })?;
     let margins_arg = &cfgv["margins_arg"];
     let source = cfgv["margins_source"].as_str().unwrap_or("float");
     let margins = match source {
         "float" => Margins::Uniform(num(margins_arg)),
         "list" => Margins::PerClass(list(margins_arg)),
-        "txt" => Margins::PerClass(parse_margins_file(cfgv["margins_txt"].as_str().unwrap(), hc.c)?),
+        "txt" => Margins::PerClass(parse_margins_file(
+            cfgv["margins_txt"].as_str().unwrap(),
+            hc.c,
+        )?),
         "hook" => {
             if margins_arg.is_array() {
                 Margins::PerClass(list(margins_arg))
@@ -253,8 +306,11 @@ fn build_head<T: Real>(hc: &HeadCase, notes: &mut BTreeSet<&'static str>) -> Res
     let mut head = ArcFaceHead::<T>::from_weight(cfg, &w)?;
     if source == "hook" {
         let h = &cfgv["hook"];
-        let params =
-            AdaptiveMargins { margin_min: num(&h["margin_min"]), margin_max: num(&h["margin_max"]), power: num(&h["power"]) };
+        let params = AdaptiveMargins {
+            margin_min: num(&h["margin_min"]),
+            margin_max: num(&h["margin_max"]),
+            power: num(&h["power"]),
+        };
         head.set_adaptive_margins(&labels_of(&h["labels"]), params)?;
     }
     Ok(head)
@@ -280,8 +336,13 @@ fn run_head(v: &Value) -> Result<String, String> {
     let k = cfgv["num_subcenters"].as_u64().unwrap() as usize;
     let d = cfgv["in_channels"].as_u64().unwrap() as usize;
     let n = xs[0];
-    let flags: Vec<String> = v["flags"].as_array().map(|a| a.iter().map(|f| f.as_str().unwrap().to_string()).collect()).unwrap_or_default();
-    let sensitive = flags.iter().any(|f| SENSITIVE.iter().any(|s| f.starts_with(s)));
+    let flags: Vec<String> = v["flags"]
+        .as_array()
+        .map(|a| a.iter().map(|f| f.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    let sensitive = flags
+        .iter()
+        .any(|f| SENSITIVE.iter().any(|s| f.starts_with(s)));
     let mut hc = HeadCase {
         v,
         c,
@@ -291,13 +352,20 @@ fn run_head(v: &Value) -> Result<String, String> {
         x,
         w,
         labels: labels_of(&inputs["labels"]),
-        soft: inputs.get("soft_targets").filter(|s| !s.is_null()).map(|s| tensor(s).1),
-        constructed: v["constructed_rows"].as_array().map(|a| a.iter().map(|r| r.as_u64().unwrap() as usize).collect()).unwrap_or_default(),
+        soft: inputs
+            .get("soft_targets")
+            .filter(|s| !s.is_null())
+            .map(|s| tensor(s).1),
+        constructed: v["constructed_rows"]
+            .as_array()
+            .map(|a| a.iter().map(|r| r.as_u64().unwrap() as usize).collect())
+            .unwrap_or_default(),
         sensitive,
         notes: BTreeSet::new(),
     };
     if sensitive {
-        hc.notes.insert("D1/D2 (sensitive rows checked against the documented policy)");
+        hc.notes
+            .insert("D1/D2 (sensitive rows checked against the documented policy)");
     }
     let mut notes = BTreeSet::new();
     let h64 = match build_head::<f64>(&hc, &mut notes) {
@@ -330,16 +398,24 @@ fn run_head(v: &Value) -> Result<String, String> {
     let notes: Vec<&str> = hc.notes.iter().copied().collect();
     Ok(format!(
         "f64 {e64:.1e}  f32 {e32:.1e}  vs upstream_f64 {u64e:.1e}{}",
-        if notes.is_empty() { String::new() } else { format!("  [{}]", notes.join(", ")) }
+        if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", notes.join(", "))
+        }
     ))
 }
 
 fn check_config_rejection(hc: &HeadCase, e: &Error) -> Result<String, String> {
-    let raised = ["exact_f64", "upstream_f64"].iter().any(|b| raises(&hc.v[b]).is_some() || raises(&hc.v[b]["logits_infer"]).is_some());
+    let raised = ["exact_f64", "upstream_f64"]
+        .iter()
+        .any(|b| raises(&hc.v[b]).is_some() || raises(&hc.v[b]["logits_infer"]).is_some());
     if raised {
         Ok(format!("rejected as upstream does: {e}"))
     } else {
-        Err(format!("the crate rejects a configuration upstream accepts: {e}"))
+        Err(format!(
+            "the crate rejects a configuration upstream accepts: {e}"
+        ))
     }
 }
 
@@ -379,7 +455,12 @@ fn as_f64<T: Real>(v: &[T]) -> Vec<f64> {
     v.iter().map(|x| x.to_f64()).collect()
 }
 
-fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_name: &str) -> Result<f64, String> {
+fn check_head<T: Real>(
+    hc: &HeadCase,
+    head: &ArcFaceHead<T>,
+    rtol: f64,
+    block_name: &str,
+) -> Result<f64, String> {
     let block = &hc.v[block_name];
     let cmpv = &hc.v["compare"];
     let (c, k, d, n) = (hc.c, hc.k, hc.d, hc.n);
@@ -396,13 +477,31 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
 
     // inference
     let li = as_f64(&head.logits(&x).map_err(|e| e.to_string())?);
-    upd(compare("logits_infer", &li, &tensor(&block["logits_infer"]).1, c, &|_| floor_logits, rtol, &none))?;
+    upd(compare(
+        "logits_infer",
+        &li,
+        &tensor(&block["logits_infer"]).1,
+        c,
+        &|_| floor_logits,
+        rtol,
+        &none,
+    ))?;
     let pred = head.predict(&x).map_err(|e| e.to_string())?;
-    upd(compare("pred_scores", &as_f64(&pred.scores), &tensor(&block["pred_scores"]).1, c, &|_| 1.0, rtol, &none))?;
+    upd(compare(
+        "pred_scores",
+        &as_f64(&pred.scores),
+        &tensor(&block["pred_scores"]).1,
+        c,
+        &|_| 1.0,
+        rtol,
+        &none,
+    ))?;
     let want_labels = labels_of(&block["pred_labels"]);
     let got_labels: Vec<i64> = pred.labels.iter().map(|&l| l as i64).collect();
     if got_labels != want_labels {
-        return Err(format!("{name}: pred_labels {got_labels:?} != {want_labels:?}"));
+        return Err(format!(
+            "{name}: pred_labels {got_labels:?} != {want_labels:?}"
+        ));
     }
 
     // training logits
@@ -414,10 +513,22 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
         easy: hc.v["config"]["easy_margin"].as_bool().unwrap_or(false),
         margins: head.margins().to_vec(),
     };
-    let lt = as_f64(&head.logits_train(&x, &hc.labels).map_err(|e| e.to_string())?);
+    let lt = as_f64(
+        &head
+            .logits_train(&x, &hc.labels)
+            .map_err(|e| e.to_string())?,
+    );
     let lt_ref = refc.logits_train(&hc.x, &hc.w, &hc.labels);
     if let Some(v) = block.get("logits_train").filter(|v| raises(v).is_none()) {
-        upd(compare("logits_train", &lt, &tensor(v).1, c, &|_| floor_logits, rtol, skip))?;
+        upd(compare(
+            "logits_train",
+            &lt,
+            &tensor(v).1,
+            c,
+            &|_| floor_logits,
+            rtol,
+            skip,
+        ))?;
     }
     // A cosine within rounding of ±1 moves θ = acos(c) by up to √(2δc): the
     // policy rows can only agree to about √(16 ε) of the working precision.
@@ -425,13 +536,24 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
     if hc.sensitive {
         // constructed rows: the D1 policy (clamp, target-only margin), finite
         let rows: BTreeSet<usize> = (0..n).filter(|r| !hc.constructed.contains(r)).collect();
-        compare("logits_train (D1 policy rows)", &lt, &lt_ref, c, &|_| floor_logits, policy_tol, &rows)
-            .map_err(|e| format!("{name}: {e}"))?;
+        compare(
+            "logits_train (D1 policy rows)",
+            &lt,
+            &lt_ref,
+            c,
+            &|_| floor_logits,
+            policy_tol,
+            &rows,
+        )
+        .map_err(|e| format!("{name}: {e}"))?;
     }
 
     // loss and gradients
     let mut ws = Workspace::new(head, n);
-    let soft: Option<Vec<T>> = hc.soft.as_ref().map(|s| s.iter().map(|&v| T::from_f64(v)).collect());
+    let soft: Option<Vec<T>> = hc
+        .soft
+        .as_ref()
+        .map(|s| s.iter().map(|&v| T::from_f64(v)).collect());
     let mut batch = Batch::new(&x, &hc.labels);
     if let Some(s) = &soft {
         batch = batch.with_soft_targets(s);
@@ -441,8 +563,8 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
     let floor_loss = num(&cmpv["floor_loss"]);
     match loss_expectation(hc, block, &cfg) {
         LossExpect::Error(dev) => {
-            if result.is_ok() {
-                return Err(format!("{name}: expected an error ({dev}), got {:?}", result.unwrap()));
+            if let Ok(v) = result {
+                return Err(format!("{name}: expected an error ({dev}), got {v:?}"));
             }
             return Ok(worst);
         }
@@ -450,9 +572,22 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
             let loss = result.map_err(|e| format!("{name}: D3 sum: {e}"))?.to_f64();
             // reference: loss_weight · Σ ℓ_i from the reference's logits
             let targets = target_rows(hc, &cfg);
-            let cw = cfg.loss.class_weight.clone().unwrap_or_else(|| vec![1.0; c]);
-            let want: f64 = cfg.loss.loss_weight * sample_ce(&lt_ref, c, &targets, &cw).iter().sum::<f64>();
-            upd(compare("loss (D3 sum)", &[loss], &[want], 1, &|_| floor_loss, rtol, &none))?;
+            let cw = cfg
+                .loss
+                .class_weight
+                .clone()
+                .unwrap_or_else(|| vec![1.0; c]);
+            let want: f64 =
+                cfg.loss.loss_weight * sample_ce(&lt_ref, c, &targets, &cw).iter().sum::<f64>();
+            upd(compare(
+                "loss (D3 sum)",
+                &[loss],
+                &[want],
+                1,
+                &|_| floor_loss,
+                rtol,
+                &none,
+            ))?;
             // gradients of the sum are N × those of the mean
             let gf = as_f64(ws.grad_features());
             let gw = as_f64(ws.grad_weight());
@@ -462,23 +597,48 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
             let mut hm = hm;
             hm.set_margins(head.margins()).unwrap();
             let mut wsm = Workspace::new(&hm, n);
-            hm.forward_backward(&batch, &mut wsm).map_err(|e| e.to_string())?;
+            hm.forward_backward(&batch, &mut wsm)
+                .map_err(|e| e.to_string())?;
             let sc = |v: &[T]| v.iter().map(|g| g.to_f64() * n as f64).collect::<Vec<_>>();
             let tol = if T::NAME == "f32" { 1e-6 } else { 1e-13 };
-            upd(compare("grad_features (D3 sum)", &gf, &sc(wsm.grad_features()), d, &|_| 1e-30, tol, &none))?;
-            upd(compare("grad_weight (D3 sum)", &gw, &sc(wsm.grad_weight()), d, &|_| 1e-30, tol, &none))?;
+            upd(compare(
+                "grad_features (D3 sum)",
+                &gf,
+                &sc(wsm.grad_features()),
+                d,
+                &|_| 1e-30,
+                tol,
+                &none,
+            ))?;
+            upd(compare(
+                "grad_weight (D3 sum)",
+                &gw,
+                &sc(wsm.grad_weight()),
+                d,
+                &|_| 1e-30,
+                tol,
+                &none,
+            ))?;
             return Ok(worst);
         }
         LossExpect::Golden => {}
     }
     let loss = result.map_err(|e| format!("{name}: loss: {e}"))?;
-    let got_loss: Vec<f64> = if cfg.loss.reduction == Reduction::None { as_f64(ws.sample_losses()) } else { vec![loss.to_f64()] };
+    let got_loss: Vec<f64> = if cfg.loss.reduction == Reduction::None {
+        as_f64(ws.sample_losses())
+    } else {
+        vec![loss.to_f64()]
+    };
     let want_loss = list(&block["loss"]);
     if hc.sensitive && want_loss.iter().any(|v| !v.is_finite()) {
         // D1: the crate's loss is finite where upstream's is NaN; check it
         // against the reference's logits under the same policy
         let targets = target_rows(hc, &cfg);
-        let cw = cfg.loss.class_weight.clone().unwrap_or_else(|| vec![1.0; c]);
+        let cw = cfg
+            .loss
+            .class_weight
+            .clone()
+            .unwrap_or_else(|| vec![1.0; c]);
         let per = sample_ce(&lt_ref, c, &targets, &cw);
         let lw = cfg.loss.loss_weight;
         let want: Vec<f64> = match cfg.loss.reduction {
@@ -486,20 +646,46 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
             Reduction::Sum => vec![lw * per.iter().sum::<f64>()],
             Reduction::Mean => vec![lw * per.iter().sum::<f64>() / n as f64],
         };
-        compare("loss (D1 policy)", &got_loss, &want, got_loss.len(), &|_| floor_loss, policy_tol, &none)
-            .map_err(|e| format!("{name}: {e}"))?;
+        compare(
+            "loss (D1 policy)",
+            &got_loss,
+            &want,
+            got_loss.len(),
+            &|_| floor_loss,
+            policy_tol,
+            &none,
+        )
+        .map_err(|e| format!("{name}: {e}"))?;
     } else {
-        upd(compare("loss", &got_loss, &want_loss, got_loss.len(), &|_| floor_loss, rtol, &none))?;
+        upd(compare(
+            "loss",
+            &got_loss,
+            &want_loss,
+            got_loss.len(),
+            &|_| floor_loss,
+            rtol,
+            &none,
+        ))?;
     }
 
     let gf = as_f64(ws.grad_features());
     let gw = as_f64(ws.grad_weight());
     if let Some(bad) = gf.iter().chain(&gw).position(|g| !g.is_finite()) {
-        return Err(format!("{name}: non-finite gradient at flat index {bad} (D2 promises finite)"));
+        return Err(format!(
+            "{name}: non-finite gradient at flat index {bad} (D2 promises finite)"
+        ));
     }
     let ff = list(&cmpv["row_floor_grad_features"]);
     let fw = list(&cmpv["row_floor_grad_weight"]);
-    upd(compare("grad_features", &gf, &tensor(&block["grad_features"]).1, d, &|r| ff[r], rtol, skip))?;
+    upd(compare(
+        "grad_features",
+        &gf,
+        &tensor(&block["grad_features"]).1,
+        d,
+        &|r| ff[r],
+        rtol,
+        skip,
+    ))?;
     // weight rows that received a constructed (rounding-sensitive) sample's
     // target gradient depend on that rounding too
     let mut wskip = BTreeSet::new();
@@ -510,7 +696,15 @@ fn check_head<T: Real>(hc: &HeadCase, head: &ArcFaceHead<T>, rtol: f64, block_na
             wskip.insert(y * k + am[i * c + y] as usize);
         }
     }
-    upd(compare("grad_weight", &gw, &tensor(&block["grad_weight"]).1, d, &|r| fw[r], rtol, &wskip))?;
+    upd(compare(
+        "grad_weight",
+        &gw,
+        &tensor(&block["grad_weight"]).1,
+        d,
+        &|r| fw[r],
+        rtol,
+        &wskip,
+    ))?;
     Ok(worst)
 }
 
@@ -520,11 +714,14 @@ fn target_rows(hc: &HeadCase, cfg: &HeadConfig) -> Vec<Vec<f64>> {
         .map(|i| {
             let mut t: Vec<f64> = match &hc.soft {
                 Some(s) => s[i * hc.c..(i + 1) * hc.c].to_vec(),
-                None => (0..hc.c).map(|j| (j as i64 == hc.labels[i]) as u8 as f64).collect(),
+                None => (0..hc.c)
+                    .map(|j| (j as i64 == hc.labels[i]) as u8 as f64)
+                    .collect(),
             };
             if let Some(ls) = &cfg.loss.label_smooth {
                 let e = ls.effective_eps();
-                t.iter_mut().for_each(|v| *v = *v * (1.0 - e) + e / hc.c as f64);
+                t.iter_mut()
+                    .for_each(|v| *v = *v * (1.0 - e) + e / hc.c as f64);
             }
             t
         })
@@ -546,13 +743,19 @@ fn hook_reference(labels: &[i64], c: usize, lo: f64, hi: f64, p: f64) -> Vec<f64
     if mx == mn {
         return vec![hi; c];
     }
-    pf.iter().map(|v| (v - mn) / (mx - mn) * (hi - lo) + lo).collect()
+    pf.iter()
+        .map(|v| (v - mn) / (mx - mn) * (hi - lo) + lo)
+        .collect()
 }
 
 fn run_adaptive(v: &Value) -> Result<String, String> {
     let cfg = &v["config"];
     let c = cfg["num_classes"].as_u64().unwrap() as usize;
-    let p = AdaptiveMargins { margin_min: num(&cfg["margin_min"]), margin_max: num(&cfg["margin_max"]), power: num(&cfg["power"]) };
+    let p = AdaptiveMargins {
+        margin_min: num(&cfg["margin_min"]),
+        margin_max: num(&cfg["margin_max"]),
+        power: num(&cfg["power"]),
+    };
     let labels = labels_of(&v["inputs"]["labels"]);
     let got = p.compute(&labels, c);
     let exact = &v["exact_f64"]["margins"];
@@ -560,7 +763,9 @@ fn run_adaptive(v: &Value) -> Result<String, String> {
     if labels.is_empty() || bad_label {
         return match got {
             Err(e) => Ok(format!("error as expected: {e}  [D6]")),
-            Ok(m) => Err(format!("expected an error for labels {labels:?}, got {m:?}")),
+            Ok(m) => Err(format!(
+                "expected an error for labels {labels:?}, got {m:?}"
+            )),
         };
     }
     let got = got.map_err(|e| format!("unexpected error: {e}"))?;
@@ -572,12 +777,18 @@ fn run_adaptive(v: &Value) -> Result<String, String> {
                 "D6"
             };
             let _ = msg;
-            (hook_reference(&labels, c, p.margin_min, p.margin_max, p.power), note)
+            (
+                hook_reference(&labels, c, p.margin_min, p.margin_max, p.power),
+                note,
+            )
         }
         None => {
             let e = list(exact);
             if e.iter().any(|m| !m.is_finite()) {
-                (hook_reference(&labels, c, p.margin_min, p.margin_max, p.power), "D5")
+                (
+                    hook_reference(&labels, c, p.margin_min, p.margin_max, p.power),
+                    "D5",
+                )
             } else {
                 (e, "")
             }
@@ -588,7 +799,15 @@ fn run_adaptive(v: &Value) -> Result<String, String> {
             return Err(format!("class {cls}: {a} vs {b}"));
         }
     }
-    Ok(format!("{} margins match{}", got.len(), if note.is_empty() { String::new() } else { format!("  [{note}]") }))
+    Ok(format!(
+        "{} margins match{}",
+        got.len(),
+        if note.is_empty() {
+            String::new()
+        } else {
+            format!("  [{note}]")
+        }
+    ))
 }
 
 // ---------------------------------------------------- margins files (tx*)
@@ -627,7 +846,10 @@ fn run_margins_file(v: &Value) -> Result<String, String> {
         None
     } else {
         lines.and_then(|ls| {
-            let vals: Option<Vec<f64>> = ls.iter().map(|l| strict_decimal(l.as_str().unwrap_or(""))).collect();
+            let vals: Option<Vec<f64>> = ls
+                .iter()
+                .map(|l| strict_decimal(l.as_str().unwrap_or("")))
+                .collect();
             vals.filter(|v| v.len() == c)
         })
     };
@@ -672,7 +894,8 @@ fn run_margins_api(v: &Value) -> Result<String, String> {
                 return Err("num_classes = 0 must be rejected (D11)".into());
             }
         } else if arg.contains("num_subcenters=0") {
-            if ArcFaceHead::<f32>::new(cfg_of(Margins::Uniform(0.5)).with_subcenters(0), 0).is_ok() {
+            if ArcFaceHead::<f32>::new(cfg_of(Margins::Uniform(0.5)).with_subcenters(0), 0).is_ok()
+            {
                 return Err("num_subcenters = 0 must be rejected".into());
             }
         } else if arg.contains("wrong length") {
@@ -697,13 +920,14 @@ fn run_margins_api(v: &Value) -> Result<String, String> {
                 }
             } else {
                 let h = init.map_err(|e| format!("{arg}: {e}"))?;
-                for cls in 0..c {
+                for (cls, &mc) in m.iter().enumerate().take(c) {
                     let k = h.margin_constants(cls);
-                    for (field, ours) in [("sinm_m_f32", k.sinm_m), ("threshold_f32", k.threshold)] {
+                    for (field, ours) in [("sinm_m_f32", k.sinm_m), ("threshold_f32", k.threshold)]
+                    {
                         let theirs = list(&s[field])[cls];
                         // D8: one f64 formula; upstream's f32 formulas differ by
                         // ≤ 3.1e-7 per unit of margin (π is rounded to f32 first)
-                        if ((ours as f32) as f64 - theirs).abs() > 3.1e-7 * m[cls].abs().max(1.0) {
+                        if ((ours as f32) as f64 - theirs).abs() > 3.1e-7 * mc.abs().max(1.0) {
                             return Err(format!("{arg}: {field}[{cls}] {ours} vs {theirs}"));
                         }
                     }
@@ -721,9 +945,12 @@ fn run_margins_api(v: &Value) -> Result<String, String> {
     let ms = list(&ivs["margins"]);
     for (i, &m) in ms.iter().enumerate() {
         let k = MarginConstants::new(m);
-        for (field, ours) in
-            [("init_sinm_m", k.sinm_m), ("set_sinm_m", k.sinm_m), ("init_threshold", k.threshold), ("set_threshold", k.threshold)]
-        {
+        for (field, ours) in [
+            ("init_sinm_m", k.sinm_m),
+            ("set_sinm_m", k.sinm_m),
+            ("init_threshold", k.threshold),
+            ("set_threshold", k.threshold),
+        ] {
             let theirs = list(&ivs[field])[i];
             if ((ours as f32) as f64 - theirs).abs() > 3.1e-7 * m.abs().max(1.0) {
                 return Err(format!("{field}[{i}] (m = {m}): {ours} vs {theirs}"));
@@ -750,11 +977,16 @@ fn golden_cases() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no golden case (*.json) in {}", dir.display());
+    assert!(
+        !files.is_empty(),
+        "no golden case (*.json) in {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let name = v["name"].as_str().unwrap_or("?").to_string();
         let kind = v["kind"].as_str().unwrap_or("?");
         let r = std::panic::catch_unwind(|| match kind {
@@ -767,7 +999,10 @@ fn golden_cases() {
         .unwrap_or_else(|p| {
             Err(format!(
                 "panicked: {}",
-                p.downcast_ref::<String>().cloned().or(p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or(p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
             ))
         });
         match r {

@@ -12,8 +12,8 @@
 //! generator does.
 
 use arcface::{
-    ArcFaceHead, Batch, HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Real, Reduction, SmoothMode,
-    Workspace,
+    ArcFaceHead, Batch, HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Real, Reduction,
+    SmoothMode, Workspace,
 };
 use proptest::prelude::*;
 
@@ -38,15 +38,25 @@ fn loss_strategy(c: usize) -> impl Strategy<Value = LossConfig> {
     (
         0.25f64..3.0,
         prop::option::of(prop::collection::vec(0.1f64..2.0, c)),
-        prop_oneof![Just(Reduction::Mean), Just(Reduction::Sum), Just(Reduction::None)],
+        prop_oneof![
+            Just(Reduction::Mean),
+            Just(Reduction::Sum),
+            Just(Reduction::None)
+        ],
         prop::option::of((0.0f64..0.6, any::<bool>())),
     )
         .prop_map(|(lw, cw, red, ls)| {
-            let mut l = LossConfig::cross_entropy().with_loss_weight(lw).with_reduction(red);
+            let mut l = LossConfig::cross_entropy()
+                .with_loss_weight(lw)
+                .with_reduction(red);
             l.class_weight = cw;
             l.label_smooth = ls.map(|(e, classy)| LabelSmooth {
                 label_smooth_val: e,
-                mode: if classy { SmoothMode::ClassyVision } else { SmoothMode::Original },
+                mode: if classy {
+                    SmoothMode::ClassyVision
+                } else {
+                    SmoothMode::Original
+                },
                 num_classes: None,
             });
             l
@@ -56,7 +66,11 @@ fn loss_strategy(c: usize) -> impl Strategy<Value = LossConfig> {
 fn case_strategy() -> impl Strategy<Value = Case> {
     (1usize..=20, 1usize..=4, 1usize..=70, 1usize..=16).prop_flat_map(|(c, k, d, n)| {
         (
-            (1.0f64..64.0, any::<bool>(), prop::collection::vec(-0.3f64..1.4, c)),
+            (
+                1.0f64..64.0,
+                any::<bool>(),
+                prop::collection::vec(-0.3f64..1.4, c),
+            ),
             prop::collection::vec(-1.0f64..1.0, n * d),
             prop::collection::vec(-1.0f64..1.0, c * k * d),
             prop::collection::vec(0..c as i64, n),
@@ -64,21 +78,23 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             prop::option::of(prop::collection::vec(0.2f64..2.0, n)),
             loss_strategy(c),
         )
-            .prop_map(move |((scale, easy, margins), x, w, labels, soft, sample_w, loss)| Case {
-                c,
-                k,
-                d,
-                n,
-                scale,
-                easy,
-                margins,
-                x,
-                w,
-                labels,
-                soft,
-                sample_w,
-                loss,
-            })
+            .prop_map(
+                move |((scale, easy, margins), x, w, labels, soft, sample_w, loss)| Case {
+                    c,
+                    k,
+                    d,
+                    n,
+                    scale,
+                    easy,
+                    margins,
+                    x,
+                    w,
+                    labels,
+                    soft,
+                    sample_w,
+                    loss,
+                },
+            )
     })
 }
 
@@ -98,7 +114,8 @@ fn cast<T: Real>(v: &[f64]) -> Vec<T> {
 
 /// Runs one step in precision T; returns (loss, grad_x, grad_w) in f64.
 fn step<T: Real>(cs: &Case, x: &[f64], w: &[f64], grad: MarginGrad) -> (f64, Vec<f64>, Vec<f64>) {
-    let head = ArcFaceHead::<T>::from_weight(config(cs, grad), &cast::<T>(w)).expect("valid config");
+    let head =
+        ArcFaceHead::<T>::from_weight(config(cs, grad), &cast::<T>(w)).expect("valid config");
     let xt = cast::<T>(x);
     let soft = cs.soft.as_ref().map(|s| cast::<T>(s));
     let sw = cs.sample_w.as_ref().map(|s| cast::<T>(s));
@@ -130,7 +147,9 @@ fn smooth_enough(cs: &Case) -> bool {
         let xh = normalize(xi);
         let mut coss = Vec::new();
         for c in 0..cs.c {
-            let mut v: Vec<f64> = (0..cs.k).map(|k| xh.iter().zip(&wn[c * cs.k + k]).map(|(a, b)| a * b).sum()).collect();
+            let mut v: Vec<f64> = (0..cs.k)
+                .map(|k| xh.iter().zip(&wn[c * cs.k + k]).map(|(a, b)| a * b).sum())
+                .collect();
             v.sort_by(|a, b| b.partial_cmp(a).unwrap());
             if v.len() > 1 && v[0] - v[1] < 1e-4 {
                 return false;
@@ -160,7 +179,9 @@ fn coords(len: usize, want: usize, salt: usize) -> Vec<usize> {
     if len <= want {
         return (0..len).collect();
     }
-    (0..want).map(|j| (j * 7919 + salt * 104729) % len).collect()
+    (0..want)
+        .map(|j| (j * 7919 + salt * 104729) % len)
+        .collect()
 }
 
 fn fd_check(cs: &Case) -> Result<(), TestCaseError> {
@@ -174,20 +195,34 @@ fn fd_check(cs: &Case) -> Result<(), TestCaseError> {
         xp[j] += h;
         xm[j] -= h;
         let fd = (loss_at(&xp, &cs.w) - loss_at(&xm, &cs.w)) / (2.0 * h);
-        prop_assert!((fd - gx[j]).abs() <= tol(gx[j]), "d/dx[{j}]: analytic {} vs FD {fd}", gx[j]);
+        prop_assert!(
+            (fd - gx[j]).abs() <= tol(gx[j]),
+            "d/dx[{j}]: analytic {} vs FD {fd}",
+            gx[j]
+        );
     }
     for j in coords(cs.w.len(), 24, cs.c) {
         let (mut wp, mut wm) = (cs.w.clone(), cs.w.clone());
         wp[j] += h;
         wm[j] -= h;
         let fd = (loss_at(&cs.x, &wp) - loss_at(&cs.x, &wm)) / (2.0 * h);
-        prop_assert!((fd - gw[j]).abs() <= tol(gw[j]), "d/dW[{j}]: analytic {} vs FD {fd}", gw[j]);
+        prop_assert!(
+            (fd - gw[j]).abs() <= tol(gw[j]),
+            "d/dW[{j}]: analytic {} vs FD {fd}",
+            gw[j]
+        );
     }
     Ok(())
 }
 
 /// FORMAT.md's comparison: per row, |a − b| ≤ rtol · max(max|b_row|, floor_row).
-fn rows_close(a: &[f64], b: &[f64], ncols: usize, floor: impl Fn(usize) -> f64, rtol: f64) -> Result<(), String> {
+fn rows_close(
+    a: &[f64],
+    b: &[f64],
+    ncols: usize,
+    floor: impl Fn(usize) -> f64,
+    rtol: f64,
+) -> Result<(), String> {
     for (r, (ra, rb)) in a.chunks(ncols).zip(b.chunks(ncols)).enumerate() {
         let scale = rb.iter().fold(floor(r), |m, v| m.max(v.abs()));
         for (j, (x, y)) in ra.iter().zip(rb).enumerate() {
@@ -203,20 +238,55 @@ fn f32_vs_f64(cs: &Case) -> Result<(), TestCaseError> {
     let (l64, gx64, gw64) = step::<f64>(cs, &cs.x, &cs.w, MarginGrad::Exact);
     let (l32, gx32, gw32) = step::<f32>(cs, &cs.x, &cs.w, MarginGrad::Exact);
     // A = loss_weight · max_i s_i Σ_c |w_c T_ic| (with smoothing, ≤ that of the raw targets + ε)
-    let cw = cs.loss.class_weight.clone().unwrap_or_else(|| vec![1.0; cs.c]);
+    let cw = cs
+        .loss
+        .class_weight
+        .clone()
+        .unwrap_or_else(|| vec![1.0; cs.c]);
     let cwmax = cw.iter().fold(0.0f64, |m, v| m.max(*v));
-    let tmax = cs.soft.as_ref().map_or(1.0, |s| s.chunks(cs.c).map(|r| r.iter().sum::<f64>()).fold(0.0, f64::max)).max(1.0);
-    let swmax = cs.sample_w.as_ref().map_or(1.0, |s| s.iter().fold(0.0f64, |m, v| m.max(*v)));
+    let tmax = cs
+        .soft
+        .as_ref()
+        .map_or(1.0, |s| {
+            s.chunks(cs.c)
+                .map(|r| r.iter().sum::<f64>())
+                .fold(0.0, f64::max)
+        })
+        .max(1.0);
+    let swmax = cs
+        .sample_w
+        .as_ref()
+        .map_or(1.0, |s| s.iter().fold(0.0f64, |m, v| m.max(*v)));
     let a = cs.loss.loss_weight * cwmax * tmax * swmax;
-    let an = if cs.loss.reduction == Reduction::Mean { a / cs.n as f64 } else { a };
+    let an = if cs.loss.reduction == Reduction::Mean {
+        a / cs.n as f64
+    } else {
+        a
+    };
     let s = cs.scale;
     let rtol = 1e-4;
-    prop_assert!((l32 - l64).abs() <= rtol * l64.abs().max(s * a), "loss {l32} vs {l64}");
-    let xnorm: Vec<f64> = cs.x.chunks(cs.d).map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12)).collect();
-    let wnorm: Vec<f64> = cs.w.chunks(cs.d).map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12)).collect();
-    rows_close(&gx32, &gx64, cs.d, |r| s * an / xnorm[r], rtol).map_err(|e| TestCaseError::fail(format!("grad_x {e}")))?;
-    rows_close(&gw32, &gw64, cs.d, |r| s * an * cs.n as f64 / wnorm[r], rtol)
-        .map_err(|e| TestCaseError::fail(format!("grad_w {e}")))?;
+    prop_assert!(
+        (l32 - l64).abs() <= rtol * l64.abs().max(s * a),
+        "loss {l32} vs {l64}"
+    );
+    let xnorm: Vec<f64> =
+        cs.x.chunks(cs.d)
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12))
+            .collect();
+    let wnorm: Vec<f64> =
+        cs.w.chunks(cs.d)
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12))
+            .collect();
+    rows_close(&gx32, &gx64, cs.d, |r| s * an / xnorm[r], rtol)
+        .map_err(|e| TestCaseError::fail(format!("grad_x {e}")))?;
+    rows_close(
+        &gw32,
+        &gw64,
+        cs.d,
+        |r| s * an * cs.n as f64 / wnorm[r],
+        rtol,
+    )
+    .map_err(|e| TestCaseError::fail(format!("grad_w {e}")))?;
     Ok(())
 }
 
