@@ -4,7 +4,8 @@ use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
 use crate::kernels::{
-    DivInto, DivScale, ExpShiftSum, ProjectOut, RowMax, SoftmaxGrad, SumSq, WeightedGap,
+    Axpy, DivInto, DivScale, ExpShiftSum, ProjectOut, RowMax, SoftmaxGrad, SumSq, WeightedGap,
+    WeightedRowSum,
 };
 use crate::margin::{self, MarginConstants, MarginT};
 use crate::margins_io::AdaptiveMargins;
@@ -18,8 +19,16 @@ use rayon::prelude::*;
 /// ```
 pub const NORM_EPS: f64 = 1e-12;
 
+/// Batches of at most this many samples take the fused single-pass backward
+/// (memory-bound: W is streamed once); larger ones use three faer products.
+///
+/// ```
+/// assert_eq!(arcface::SMALL_BATCH, 16);
+/// ```
+pub const SMALL_BATCH: usize = 16;
+
 /// Row passes over fewer elements than this stay on one thread.
-const PAR_MIN_ELEMS: usize = 1 << 15;
+const PAR_MIN_ELEMS: usize = 1 << 17;
 
 /// How many threads the head may use.
 ///
@@ -145,6 +154,8 @@ pub struct Workspace<T> {
     grad_features: Vec<T>,
     grad_weight: Vec<T>,
     sample_loss: Vec<T>,
+    /// Per-thread ∂X̂ accumulators of the small-batch backward.
+    dx_acc: Vec<T>,
     slots: usize,
     scratch_v: Vec<T>,
     scratch_k: Vec<u32>,
@@ -172,6 +183,7 @@ impl<T: Real> Workspace<T> {
             grad_features: Vec::new(),
             grad_weight: vec![T::ZERO; c * k * d],
             sample_loss: Vec::new(),
+            dx_acc: Vec::new(),
             slots: 0,
             scratch_v: Vec::new(),
             scratch_k: Vec::new(),
@@ -200,6 +212,10 @@ impl<T: Real> Workspace<T> {
             self.slots = slots;
             self.scratch_v.resize(slots * self.c, T::ZERO);
             self.scratch_k.resize(slots * self.c, 0);
+        }
+        let acc = self.slots * self.cap.min(SMALL_BATCH) * self.d;
+        if acc > self.dx_acc.len() {
+            self.dx_acc.resize(acc, T::ZERO);
         }
     }
 
@@ -1089,34 +1105,39 @@ impl<T: Real> ArcFaceHead<T> {
             return Ok(value);
         }
 
-        // ∂L/∂x̂ = G'W, then the normalisation Jacobian per row
+        if n <= SMALL_BATCH {
+            self.backward_small(ws, n, threads);
+        } else {
+            self.backward_gemm(ws, n, threads);
+        }
+        // the normalisation Jacobian of each feature row
+        let gf = ws.grad_features[..n * d].chunks_exact_mut(d);
+        for ((g, v), (&inv, &p)) in gf
+            .zip(ws.xn.chunks_exact(d))
+            .zip(ws.inv_x.iter().zip(&ws.xproj))
+        {
+            self.arch.dispatch(ProjectOut { g, v, a: inv, c: p });
+        }
+        ws.grad_n = n;
+        Ok(value)
+    }
+
+    /// Large batches: ∂L/∂x̂ = G'W and G'ᵀX̂ through faer, then the weight
+    /// rows' normalisation Jacobian in one pass over W and ∂W.
+    fn backward_gemm(&self, ws: &mut Workspace<T>, n: usize, threads: usize) {
+        let (_, _, ck, d) = self.dims();
+        let g = &ws.prod[..n * ck];
         gemm::g_w(
             &mut ws.grad_features[..n * d],
-            &ws.prod[..n * ck],
+            g,
             &self.weight,
             n,
             d,
             ck,
             threads,
         );
-        // ∂L/∂W (column-scaled) = G'ᵀX̂, then the row projection
-        gemm::gt_x(
-            &mut ws.grad_weight,
-            &ws.prod[..n * ck],
-            &ws.xn[..n * d],
-            n,
-            d,
-            ck,
-            threads,
-        );
+        gemm::gt_x(&mut ws.grad_weight, g, &ws.xn[..n * d], n, d, ck, threads);
         let arch = self.arch;
-        let gf = ws.grad_features[..n * d].chunks_exact_mut(d);
-        for ((g, v), (&inv, &p)) in gf
-            .zip(ws.xn.chunks_exact(d))
-            .zip(ws.inv_x.iter().zip(&ws.xproj))
-        {
-            arch.dispatch(ProjectOut { g, v, a: inv, c: p });
-        }
         let project_w = |(g, (v, &p)): (&mut [T], (&[T], &T))| {
             arch.dispatch(ProjectOut {
                 g,
@@ -1136,8 +1157,79 @@ impl<T: Real> ArcFaceHead<T> {
                 .zip(self.weight.chunks_exact(d).zip(self.proj.iter()))
                 .for_each(project_w);
         }
-        ws.grad_n = n;
-        Ok(value)
+    }
+
+    /// Small batches (N ≤ [`SMALL_BATCH`]) are bound by streaming W, so the
+    /// whole backward is one pass over the weight rows: for row r, with
+    /// $g_i = G'_{ir}$, $\partial W_r = \sum_i g_i \hat x_i$ projected against
+    /// $w_r$, and $\partial \hat X_i \mathrel{+}= g_i w_r$ into per-thread
+    /// accumulators summed in a fixed order (deterministic per thread count).
+    /// W is read once and ∂W written once, instead of twice and three times.
+    fn backward_small(&self, ws: &mut Workspace<T>, n: usize, threads: usize) {
+        let (_, _, ck, d) = self.dims();
+        let slots = if threads > 1 && ck * d >= PAR_MIN_ELEMS {
+            threads.min(ws.slots)
+        } else {
+            1
+        };
+        let rows_per = ck.div_ceil(slots);
+        let arch = self.arch;
+        let prod = &ws.prod[..n * ck];
+        let xn = &ws.xn[..n * d];
+        let body = |chunk: usize, gw: &mut [T], acc: &mut [T]| {
+            acc.fill(T::ZERO);
+            let mut g = [T::ZERO; SMALL_BATCH];
+            for (j, dw) in gw.chunks_exact_mut(d).enumerate() {
+                let r = chunk * rows_per + j;
+                let mut any = false;
+                for (i, gi) in g.iter_mut().enumerate().take(n) {
+                    *gi = prod[i * ck + r];
+                    any |= *gi != T::ZERO;
+                }
+                if !any {
+                    dw.fill(T::ZERO);
+                    continue;
+                }
+                let w = &self.weight[r * d..(r + 1) * d];
+                arch.dispatch(WeightedRowSum {
+                    out: dw,
+                    xs: xn,
+                    g: &g[..n],
+                });
+                arch.dispatch(ProjectOut {
+                    g: dw,
+                    v: w,
+                    a: T::ONE,
+                    c: self.proj[r],
+                });
+                for (i, &gi) in g.iter().enumerate().take(n) {
+                    if gi != T::ZERO {
+                        arch.dispatch(Axpy {
+                            y: &mut acc[i * d..(i + 1) * d],
+                            x: w,
+                            a: gi,
+                        });
+                    }
+                }
+            }
+        };
+        let acc = &mut ws.dx_acc[..slots * n * d];
+        if slots > 1 {
+            ws.grad_weight
+                .par_chunks_mut(rows_per * d)
+                .zip(acc.par_chunks_mut(n * d))
+                .enumerate()
+                .for_each(|(chunk, (gw, a))| body(chunk, gw, a));
+        } else {
+            body(0, &mut ws.grad_weight, &mut acc[..n * d]);
+        }
+        let gf = &mut ws.grad_features[..n * d];
+        gf.copy_from_slice(&acc[..n * d]);
+        for part in acc[n * d..].chunks_exact(n * d) {
+            for (a, b) in gf.iter_mut().zip(part) {
+                *a += *b;
+            }
+        }
     }
 
     /// One sample: logits with margin, loss, and (if `backward`) the row of

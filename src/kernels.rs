@@ -162,6 +162,63 @@ impl<T: Real> WithSimd for ProjectOut<'_, T> {
     }
 }
 
+/// `y[j] += a · x[j]`.
+pub(crate) struct Axpy<'a, T> {
+    pub y: &'a mut [T],
+    pub x: &'a [T],
+    pub a: T,
+}
+impl<T: Real> WithSimd for Axpy<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let n = self.y.len().min(self.x.len());
+        let (yh, yt) = T::split_mut::<S>(&mut self.y[..n]);
+        let (xh, xt) = T::split::<S>(&self.x[..n]);
+        let a = T::splat(s, self.a);
+        for (y, x) in yh.iter_mut().zip(xh) {
+            *y = T::vfma(s, a, *x, *y);
+        }
+        for (y, x) in yt.iter_mut().zip(xt) {
+            *y += self.a * *x;
+        }
+    }
+}
+
+/// `out = Σ_i g[i] · xs[i]` over the rows `xs[i] = xs[i·d .. (i+1)·d]`,
+/// register-blocked: every output register is stored once (the small-batch
+/// weight gradient, $\sum_i G'_{ir} \hat x_i$).
+pub(crate) struct WeightedRowSum<'a, T> {
+    pub out: &'a mut [T],
+    pub xs: &'a [T],
+    pub g: &'a [T],
+}
+impl<T: Real> WithSimd for WeightedRowSum<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let d = self.out.len();
+        let n = self.g.len().min(self.xs.len() / d.max(1));
+        let (oh, ot) = T::split_mut::<S>(self.out);
+        for (j, o) in oh.iter_mut().enumerate() {
+            let mut acc = T::splat(s, T::ZERO);
+            for i in 0..n {
+                let row = T::split::<S>(&self.xs[i * d..(i + 1) * d]).0;
+                acc = T::vfma(s, T::splat(s, self.g[i]), row[j], acc);
+            }
+            *o = acc;
+        }
+        let tail0 = d - ot.len();
+        for (j, o) in ot.iter_mut().enumerate() {
+            let mut acc = T::ZERO;
+            for i in 0..n {
+                acc += self.g[i] * self.xs[i * d + tail0 + j];
+            }
+            *o = acc;
+        }
+    }
+}
+
 /// $\max_j x_j$ (−∞ for an empty row).
 pub(crate) struct RowMax<'a, T> {
     pub x: &'a [T],
@@ -478,6 +535,52 @@ mod tests {
                                     assert!(
                                         close(g[j] as f64, want[j], TOL * 8.0, mag),
                                         "{w:?} n={n} project j={j}"
+                                    );
+                                }
+                            }
+                            let mut yy = y.clone();
+                            run(
+                                w,
+                                Axpy {
+                                    y: &mut yy,
+                                    x: &x,
+                                    a: 0.75,
+                                },
+                            );
+                            for j in 0..n {
+                                assert!(
+                                    close(
+                                        yy[j] as f64,
+                                        y[j] as f64 + 0.75 * x[j] as f64,
+                                        TOL * 4.0,
+                                        8.0
+                                    ),
+                                    "{w:?} n={n} axpy"
+                                );
+                            }
+                            for rows in [1usize, 3, 16] {
+                                let xs = cast(&data(rows * n, 19 + n as u64, 1.5));
+                                let g = cast(&data(rows, 23, 2.0));
+                                let mut out = vec![7.0 as T; n];
+                                run(
+                                    w,
+                                    WeightedRowSum {
+                                        out: &mut out,
+                                        xs: &xs,
+                                        g: &g,
+                                    },
+                                );
+                                for j in 0..n {
+                                    let want: f64 =
+                                        (0..rows).map(|i| g[i] as f64 * xs[i * n + j] as f64).sum();
+                                    assert!(
+                                        close(
+                                            out[j] as f64,
+                                            want,
+                                            sum_tol(rows),
+                                            3.0 * rows as f64
+                                        ),
+                                        "{w:?} n={n} rowsum"
                                     );
                                 }
                             }

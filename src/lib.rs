@@ -64,7 +64,7 @@ mod real;
 
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
 pub use error::{Error, Result};
-pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS};
+pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS, SMALL_BATCH};
 pub use margin::{margin_target, Branch, MarginConstants, SIN_THETA_FLOOR};
 pub use margins_io::{load_margins_file, parse_margins_file, AdaptiveMargins};
 pub use real::Real;

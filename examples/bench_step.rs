@@ -1,0 +1,237 @@
+//! Times one training step (forward + analytic backward) against the three
+//! plain faer products of the same shapes, measured in the same process,
+//! interleaved, with the same thread count.
+//!
+//! ```text
+//! cargo run --release --example bench_step -- --n 256 --d 512 --c 10000 --k 1 --threads 2
+//! ```
+//!
+//! The last line printed is one JSON object: `n, d, c, k, threads, step_ms`
+//! (median), `gemm_floor_ms` (sum over the three products of the better of
+//! one thread and `threads` threads, medians), `ratio`, `gflops` (6·N·D·C·K
+//! over the step's median), `weight_bytes_moved` (bytes of W-sized arrays
+//! the step reads and writes), `stream_gbs` (measured read bandwidth over a
+//! buffer the size of W), `mem_floor_ms` (`weight_bytes_moved` at that
+//! bandwidth), `peak_rss_mb`, `simd`.
+use arcface::{ArcFaceHead, Batch, HeadConfig, Workspace};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use std::time::Instant;
+
+struct Args {
+    n: usize,
+    d: usize,
+    c: usize,
+    k: usize,
+    threads: usize,
+    seconds: f64,
+}
+
+fn parse() -> Args {
+    let mut a = Args {
+        n: 256,
+        d: 512,
+        c: 10000,
+        k: 1,
+        threads: 1,
+        seconds: 3.0,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let v = argv.get(i + 1).cloned().unwrap_or_default();
+        let num = || {
+            v.parse::<usize>()
+                .unwrap_or_else(|_| panic!("{} needs a number", argv[i]))
+        };
+        match argv[i].as_str() {
+            "--n" => a.n = num(),
+            "--d" => a.d = num(),
+            "--c" => a.c = num(),
+            "--k" => a.k = num(),
+            "--threads" => a.threads = num(),
+            "--seconds" => a.seconds = v.parse().expect("--seconds needs a number"),
+            other => panic!("unknown argument {other} (use --n --d --c --k --threads --seconds)"),
+        }
+        i += 2;
+    }
+    a
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn lcg(seed: u64) -> impl FnMut() -> f32 {
+    let mut s = seed;
+    move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// Sum of a buffer with 16 independent lanes (a read-bandwidth probe).
+fn stream_sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for j in 0..16 {
+            acc[j] += ch[j];
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+fn time_ms(f: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() {
+    let a = parse();
+    let (n, d, c, k, t) = (a.n, a.d, a.c, a.k, a.threads);
+    let ck = c * k;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(t)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let head = ArcFaceHead::<f32>::new(HeadConfig::new(c, d).with_subcenters(k), 1).unwrap();
+        let mut r = lcg(7);
+        let x: Vec<f32> = (0..n * d).map(|_| r()).collect();
+        let labels: Vec<i64> = (0..n).map(|i| ((i * 7919) % c) as i64).collect();
+        let mut ws = Workspace::new(&head, n);
+        let batch = Batch::new(&x, &labels);
+
+        // operands of the three plain products, row-major like the crate's
+        let w: Vec<f32> = head.weight().to_vec();
+        let g: Vec<f32> = (0..n * ck).map(|_| r() * 1e-3).collect();
+        let mut p = vec![0.0f32; n * ck];
+        let mut dx = vec![0.0f32; n * d];
+        let mut dw = vec![0.0f32; ck * d];
+        let mut probe = 0.0f32;
+
+        let mut prod = |which: usize, par: Par| {
+            match which {
+                0 => matmul(
+                    MatMut::from_row_major_slice_mut(&mut p, n, ck),
+                    Accum::Replace,
+                    MatRef::from_row_major_slice(&x, n, d),
+                    MatRef::from_row_major_slice(&w, ck, d).transpose(),
+                    1.0f32,
+                    par,
+                ),
+                1 => matmul(
+                    MatMut::from_row_major_slice_mut(&mut dx, n, d),
+                    Accum::Replace,
+                    MatRef::from_row_major_slice(&g, n, ck),
+                    MatRef::from_row_major_slice(&w, ck, d),
+                    1.0f32,
+                    par,
+                ),
+                _ => matmul(
+                    MatMut::from_row_major_slice_mut(&mut dw, ck, d),
+                    Accum::Replace,
+                    MatRef::from_row_major_slice(&g, n, ck).transpose(),
+                    MatRef::from_row_major_slice(&x, n, d),
+                    1.0f32,
+                    par,
+                ),
+            }
+        };
+
+        // warm-up (faults pages in, lets faer size its buffers)
+        for _ in 0..2 {
+            head.forward_backward(&batch, &mut ws).unwrap();
+            for j in 0..3 {
+                prod(j, Par::Seq);
+                if t > 1 {
+                    prod(j, Par::rayon(t));
+                }
+            }
+        }
+        let one = time_ms(&mut || {
+            head.forward_backward(&batch, &mut ws).unwrap();
+        });
+        let rounds = ((a.seconds * 1e3 / 2.5 / one.max(1e-3)) as usize).clamp(5, 2000);
+
+        let mut step = Vec::new();
+        let mut seq = [Vec::new(), Vec::new(), Vec::new()];
+        let mut par = [Vec::new(), Vec::new(), Vec::new()];
+        let mut bw = Vec::new();
+        for _ in 0..rounds {
+            step.push(time_ms(&mut || {
+                head.forward_backward(&batch, &mut ws).unwrap();
+            }));
+            for j in 0..3 {
+                seq[j].push(time_ms(&mut || prod(j, Par::Seq)));
+                if t > 1 {
+                    par[j].push(time_ms(&mut || prod(j, Par::rayon(t))));
+                }
+            }
+            bw.push(time_ms(&mut || probe += stream_sum(&w)));
+        }
+        let step_ms = median(&mut step);
+        let mut floor = 0.0;
+        for j in 0..3 {
+            let s = median(&mut seq[j]);
+            floor += if t > 1 { s.min(median(&mut par[j])) } else { s };
+        }
+        let w_bytes = (ck * d * 4) as f64;
+        let stream_gbs = w_bytes / (median(&mut bw) * 1e-3) / 1e9;
+        // W-sized traffic of the step: the forward product reads W, the
+        // backward reads W, writes ∂W, and its row projection reads W and ∂W
+        let moved = ws_traffic(n, d, ck);
+        let mem_floor_ms = moved / (stream_gbs * 1e9) * 1e3;
+        let flops = 6.0 * (n * d * ck) as f64;
+        println!(
+            "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
+            step_ms / floor,
+            flops / step_ms / 1e6,
+            moved / 1e6
+        );
+        println!(
+            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
+            step_ms / floor,
+            flops / step_ms / 1e6,
+            moved as u64,
+            step_ms / mem_floor_ms,
+            peak_rss_mb(),
+            arcface::simd_level()
+        );
+    });
+}
+
+/// Bytes of W-sized arrays (W and ∂W, f32) one step reads or writes.
+fn ws_traffic(_n: usize, d: usize, ck: usize) -> f64 {
+    let w = (ck * d * 4) as f64;
+    // forward reads W; ∂X̂ = G'W reads W; ∂W = G'ᵀX̂ writes ∂W; the row
+    // projection reads W and ∂W and writes ∂W
+    6.0 * w
+}
