@@ -4,8 +4,8 @@ use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
 use crate::kernels::{
-    Axpy, DivInto, DivScale, ExpShiftSum, ProjectOut, RowMax, SoftmaxGrad, SumSq, WeightedGap,
-    WeightedRowSum,
+    Axpy, DivInto, DivScaleMax, ExpShiftSum, ProjectOut, RowDots, RowMax, SoftmaxGrad, SumSq,
+    WeightedGap, WeightedRowSum,
 };
 use crate::margin::{self, MarginConstants, MarginT};
 use crate::margins_io::AdaptiveMargins;
@@ -156,6 +156,8 @@ pub struct Workspace<T> {
     sample_loss: Vec<T>,
     /// Per-thread ∂X̂ accumulators of the small-batch backward.
     dx_acc: Vec<T>,
+    /// Pᵀ of the small-batch forward.
+    prod_t: Vec<T>,
     slots: usize,
     scratch_v: Vec<T>,
     scratch_k: Vec<u32>,
@@ -184,6 +186,7 @@ impl<T: Real> Workspace<T> {
             grad_weight: vec![T::ZERO; c * k * d],
             sample_loss: Vec::new(),
             dx_acc: Vec::new(),
+            prod_t: Vec::new(),
             slots: 0,
             scratch_v: Vec::new(),
             scratch_k: Vec::new(),
@@ -216,6 +219,10 @@ impl<T: Real> Workspace<T> {
         let acc = self.slots * self.cap.min(SMALL_BATCH) * self.d;
         if acc > self.dx_acc.len() {
             self.dx_acc.resize(acc, T::ZERO);
+        }
+        let pt = self.ck * self.cap.min(SMALL_BATCH);
+        if pt > self.prod_t.len() {
+            self.prod_t.resize(pt, T::ZERO);
         }
     }
 
@@ -763,6 +770,41 @@ impl<T: Real> ArcFaceHead<T> {
     fn products(&self, ws: &mut Workspace<T>, n: usize) {
         let (_, _, ck, d) = self.dims();
         let t = self.threads.count();
+        if n <= SMALL_BATCH {
+            // stream W once, each row against every sample, into Pᵀ; then
+            // transpose (N·CK is small here). No packing copy of W.
+            let slots = if t > 1 && ck * d >= PAR_MIN_ELEMS {
+                t.min(ws.slots)
+            } else {
+                1
+            };
+            let rows_per = ck.div_ceil(slots);
+            let (arch, xn, w) = (self.arch, &ws.xn[..n * d], &self.weight);
+            let body = |chunk: usize, pt: &mut [T]| {
+                for (j, out) in pt.chunks_exact_mut(n).enumerate() {
+                    let r = chunk * rows_per + j;
+                    arch.dispatch(RowDots {
+                        w: &w[r * d..(r + 1) * d],
+                        xs: xn,
+                        out,
+                    });
+                }
+            };
+            let pt = &mut ws.prod_t[..ck * n];
+            if slots > 1 {
+                pt.par_chunks_mut(rows_per * n)
+                    .enumerate()
+                    .for_each(|(ch, p)| body(ch, p));
+            } else {
+                body(0, pt);
+            }
+            for (r, col) in ws.prod_t[..ck * n].chunks_exact(n).enumerate() {
+                for (i, &v) in col.iter().enumerate() {
+                    ws.prod[i * ck + r] = v;
+                }
+            }
+            return;
+        }
         gemm::x_wt(
             &mut ws.prod[..n * ck],
             &ws.xn[..n * d],
@@ -775,21 +817,24 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// Compact row: `row[c] = S·max_k cos` for every class (no margin), and
-    /// the arg-max sub-centres into `kidx`. Returns the raw target cosine.
+    /// the arg-max sub-centres into `kidx`. Returns the raw target cosine and
+    /// the row's maximum.
     #[inline]
-    fn compact_cos(&self, row: &mut [T], kidx: &mut [u32], target: Option<usize>) -> T {
+    fn compact_cos(&self, row: &mut [T], kidx: &mut [u32], target: Option<usize>) -> (T, T) {
         let (c, k, _, _) = self.dims();
         let s = T::from_f64(self.cfg.scale);
         if k == 1 {
             let cos_t = target.map_or(T::ZERO, |y| row[y] / self.norm[y]);
-            self.arch.dispatch(DivScale {
+            let m = self.arch.dispatch(DivScaleMax {
                 x: row,
                 y: &self.norm,
+                rcp: &self.inv_norm,
                 k: s,
             });
-            cos_t
+            (cos_t, m)
         } else {
             let mut cos_t = T::ZERO;
+            let mut m = T::from_f64(f64::NEG_INFINITY);
             for cls in 0..c {
                 let base = cls * k;
                 let mut best = row[base] / self.norm[base];
@@ -806,8 +851,11 @@ impl<T: Real> ArcFaceHead<T> {
                     cos_t = best;
                 }
                 row[cls] = s * best;
+                if row[cls] > m {
+                    m = row[cls];
+                }
             }
-            cos_t
+            (cos_t, m)
         }
     }
 
@@ -891,7 +939,7 @@ impl<T: Real> ArcFaceHead<T> {
         for i in 0..n {
             let row = &mut ws.prod[i * ck..(i + 1) * ck];
             let y = labels.map(|l| l[i] as usize);
-            let cos_t = self.compact_cos(row, kidx, y);
+            let (cos_t, _) = self.compact_cos(row, kidx, y);
             if let Some(y) = y {
                 let (phi, _, _) = margin::apply(
                     cos_t,
@@ -1249,7 +1297,7 @@ impl<T: Real> ArcFaceHead<T> {
         let (c, k, _, _) = self.dims();
         let s = T::from_f64(self.cfg.scale);
         let y = batch.labels[i] as usize;
-        let cos_t = self.compact_cos(row, sk, Some(y));
+        let (cos_t, pass_max) = self.compact_cos(row, sk, Some(y));
         let (phi, dmargin, _) = margin::apply(
             cos_t,
             &self.consts[y],
@@ -1257,7 +1305,17 @@ impl<T: Real> ArcFaceHead<T> {
             self.cfg.margin_grad,
         );
         let z = &mut row[..c];
+        let before = z[y];
         z[y] = s * phi;
+        // the row maximum after the margin: the pass's maximum still holds
+        // unless the target held it and went down
+        let m = if z[y] >= pass_max {
+            z[y]
+        } else if before < pass_max {
+            pass_max
+        } else {
+            self.arch.dispatch(RowMax { x: z })
+        };
 
         // target row V = class_weight ⊙ (smoothed) target; None = sparse one-hot
         let soft = batch.soft_targets.map(|t| &t[i * c..(i + 1) * c]);
@@ -1289,7 +1347,6 @@ impl<T: Real> ArcFaceHead<T> {
             (w, w)
         };
 
-        let m = self.arch.dispatch(RowMax { x: z });
         let gap = if dense {
             self.arch.dispatch(WeightedGap { v: sv, z, m })
         } else {

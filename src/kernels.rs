@@ -95,27 +95,47 @@ impl<T: Real> WithSimd for DivInto<'_, T> {
     }
 }
 
-/// `x[j] = (x[j] / y[j]) * k`: products to scaled cosines, dividing by the
-/// weight norms (exact for exactly parallel axis vectors, as upstream).
-pub(crate) struct DivScale<'a, T> {
+/// `x[j] = (x[j] / y[j]) * k`, returning the new $\max_j x_j$: products to
+/// scaled cosines and their maximum in one pass.
+///
+/// The quotient is formed without a division instruction: with $r = 1/y$
+/// (`rcp`, precomputed), $q_0 = x r$, $e = \operatorname{fma}(-q_0, y, x)$ (exact),
+/// $q = \operatorname{fma}(e, r, q_0)$ — Markstein's refinement, which gives
+/// the correctly rounded $x / y$ (so a vector along an axis still comes out
+/// exactly ±1, as upstream's division does) at the cost of a multiply and two
+/// FMAs.
+pub(crate) struct DivScaleMax<'a, T> {
     pub x: &'a mut [T],
     pub y: &'a [T],
+    pub rcp: &'a [T],
     pub k: T,
 }
-impl<T: Real> WithSimd for DivScale<'_, T> {
-    type Output = ();
+impl<T: Real> WithSimd for DivScaleMax<'_, T> {
+    type Output = T;
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
-        let n = self.x.len().min(self.y.len());
+    fn with_simd<S: Simd>(self, s: S) -> T {
+        let n = self.x.len().min(self.y.len()).min(self.rcp.len());
         let (xh, xt) = T::split_mut::<S>(&mut self.x[..n]);
         let (yh, yt) = T::split::<S>(&self.y[..n]);
+        let (rh, rt) = T::split::<S>(&self.rcp[..n]);
         let k = T::splat(s, self.k);
-        for (x, y) in xh.iter_mut().zip(yh) {
-            *x = T::vmul(s, T::vdiv(s, *x, *y), k);
+        let ninf = T::from_f64(f64::NEG_INFINITY);
+        let mut m = T::splat(s, ninf);
+        for ((x, y), r) in xh.iter_mut().zip(yh).zip(rh) {
+            let q0 = T::vmul(s, *x, *r);
+            let e = T::vfma_exact(s, T::vsub(s, T::splat(s, T::ZERO), q0), *y, *x);
+            let q = T::vfma_exact(s, e, *r, q0);
+            *x = T::vmul(s, q, k);
+            m = T::vmax(s, m, *x);
         }
-        for (x, y) in xt.iter_mut().zip(yt) {
+        let mut best = T::vhmax(s, m);
+        for ((x, y), _) in xt.iter_mut().zip(yt).zip(rt) {
             *x = (*x / *y) * self.k;
+            if *x > best {
+                best = *x;
+            }
         }
+        best
     }
 }
 
@@ -185,6 +205,56 @@ impl<T: Real> WithSimd for Axpy<'_, T> {
     }
 }
 
+/// `out[i] = w · xs[i]` for the rows `xs[i] = xs[i·d .. (i+1)·d]`, with `w`
+/// loaded once per register (the small-batch forward product, one weight row
+/// against every sample).
+pub(crate) struct RowDots<'a, T> {
+    pub w: &'a [T],
+    pub xs: &'a [T],
+    pub out: &'a mut [T],
+}
+impl<T: Real> WithSimd for RowDots<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let d = self.w.len();
+        let n = if d == 0 {
+            self.out.len()
+        } else {
+            self.out.len().min(self.xs.len() / d)
+        };
+        let (wh, wt) = T::split::<S>(self.w);
+        let tail0 = d - wt.len();
+        let mut i0 = 0;
+        while i0 < n {
+            let i1 = (i0 + 16).min(n);
+            let m = i1 - i0;
+            let rows: [&[T::V<S>]; 16] = core::array::from_fn(|b| {
+                if b < m {
+                    T::split::<S>(&self.xs[(i0 + b) * d..(i0 + b + 1) * d]).0
+                } else {
+                    &[]
+                }
+            });
+            let mut acc = [T::splat(s, T::ZERO); 16];
+            for (j, w) in wh.iter().enumerate() {
+                for b in 0..m {
+                    acc[b] = T::vfma(s, *w, rows[b][j], acc[b]);
+                }
+            }
+            for b in 0..m {
+                let mut v = T::vsum(s, acc[b]);
+                let x = &self.xs[(i0 + b) * d + tail0..(i0 + b + 1) * d];
+                for (a, c) in wt.iter().zip(x) {
+                    v += *a * *c;
+                }
+                self.out[i0 + b] = v;
+            }
+            i0 = i1;
+        }
+    }
+}
+
 /// `out = Σ_i g[i] · xs[i]` over the rows `xs[i] = xs[i·d .. (i+1)·d]`,
 /// register-blocked: every output register is stored once (the small-batch
 /// weight gradient, $\sum_i G'_{ir} \hat x_i$).
@@ -200,13 +270,30 @@ impl<T: Real> WithSimd for WeightedRowSum<'_, T> {
         let d = self.out.len();
         let n = self.g.len().min(self.xs.len() / d.max(1));
         let (oh, ot) = T::split_mut::<S>(self.out);
-        for (j, o) in oh.iter_mut().enumerate() {
-            let mut acc = T::splat(s, T::ZERO);
-            for i in 0..n {
-                let row = T::split::<S>(&self.xs[i * d..(i + 1) * d]).0;
-                acc = T::vfma(s, T::splat(s, self.g[i]), row[j], acc);
+        // rows in blocks of 16: their register views and factors are set up
+        // once per block, outside the loop over the output registers
+        let mut i0 = 0;
+        while i0 < n {
+            let i1 = (i0 + 16).min(n);
+            let rows: [&[T::V<S>]; 16] = core::array::from_fn(|b| {
+                if i0 + b < i1 {
+                    T::split::<S>(&self.xs[(i0 + b) * d..(i0 + b + 1) * d]).0
+                } else {
+                    &[]
+                }
+            });
+            let gs: [T::V<S>; 16] = core::array::from_fn(|b| {
+                T::splat(s, if i0 + b < i1 { self.g[i0 + b] } else { T::ZERO })
+            });
+            let m = i1 - i0;
+            for (j, o) in oh.iter_mut().enumerate() {
+                let mut acc = if i0 == 0 { T::splat(s, T::ZERO) } else { *o };
+                for b in 0..m {
+                    acc = T::vfma(s, gs[b], rows[b][j], acc);
+                }
+                *o = acc;
             }
-            *o = acc;
+            i0 = i1;
         }
         let tail0 = d - ot.len();
         for (j, o) in ot.iter_mut().enumerate() {
@@ -507,17 +594,40 @@ mod tests {
                                 assert_eq!(d[j], x[j] / 3.0);
                             }
                             let mut m = x.clone();
-                            run(
+                            let rcp: Vec<T> = y.iter().map(|v| 1.0 / v).collect();
+                            let mx = run(
                                 w,
-                                DivScale {
+                                DivScaleMax {
                                     x: &mut m,
                                     y: &y,
+                                    rcp: &rcp,
                                     k: 64.0,
                                 },
                             );
+                            let mut want_max = T::NEG_INFINITY;
                             for j in 0..n {
-                                assert_eq!(m[j], (x[j] / y[j]) * 64.0);
+                                assert_eq!(
+                                    m[j],
+                                    (x[j] / y[j]) * 64.0,
+                                    "{w:?} n={n} j={j} division"
+                                );
+                                want_max = want_max.max(m[j]);
                             }
+                            assert_eq!(mx, want_max);
+                            // exactly parallel one-dimensional vectors stay exactly ±1
+                            let mut p = [3.0 as T, -7.0, 0.1, 1e-30];
+                            let nn = [3.0 as T, 7.0, 0.1, 1e-30];
+                            let r: Vec<T> = nn.iter().map(|v| 1.0 / v).collect();
+                            run(
+                                w,
+                                DivScaleMax {
+                                    x: &mut p,
+                                    y: &nn,
+                                    rcp: &r,
+                                    k: 1.0,
+                                },
+                            );
+                            assert_eq!(p, [1.0, -1.0, 1.0, 1.0]);
                             for (a, c) in [(1.0, 1.0), (2.5, 0.3), (3.0, 0.0)] {
                                 let mut g = y.clone();
                                 run(
@@ -558,7 +668,27 @@ mod tests {
                                     "{w:?} n={n} axpy"
                                 );
                             }
-                            for rows in [1usize, 3, 16] {
+                            for rows in [1usize, 3, 16, 21] {
+                                let xs = cast(&data(rows * n, 29 + n as u64, 1.5));
+                                let mut out = vec![7.0 as T; rows];
+                                run(
+                                    w,
+                                    RowDots {
+                                        w: &x,
+                                        xs: &xs,
+                                        out: &mut out,
+                                    },
+                                );
+                                for i in 0..rows {
+                                    let want =
+                                        reference::dot(&back(&x), &back(&xs[i * n..(i + 1) * n]));
+                                    assert!(
+                                        close(out[i] as f64, want, sum_tol(n), 3.0 * n as f64),
+                                        "{w:?} n={n} rowdots"
+                                    );
+                                }
+                            }
+                            for rows in [1usize, 3, 16, 21] {
                                 let xs = cast(&data(rows * n, 19 + n as u64, 1.5));
                                 let g = cast(&data(rows, 23, 2.0));
                                 let mut out = vec![7.0 as T; n];

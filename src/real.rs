@@ -90,6 +90,9 @@ pub trait Real:
     fn vdiv<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::V<S>;
     /// Lane-wise `a * b + c` (fused where the hardware has it).
     fn vfma<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>, c: Self::V<S>) -> Self::V<S>;
+    /// Lane-wise `a * b + c` rounded once (software FMA on the emulated
+    /// widths): exact residuals for the division refinement.
+    fn vfma_exact<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>, c: Self::V<S>) -> Self::V<S>;
     /// Lane-wise maximum (NaN handling unspecified: inputs are validated).
     fn vmax<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::V<S>;
     /// Lane-wise `exp(x)` for `x <= 0` (see [`crate::kernels`] for the error bound).
@@ -187,6 +190,10 @@ impl Real for f32 {
         s.mul_add_e_f32s(a, b, c)
     }
     #[inline(always)]
+    fn vfma_exact<S: Simd>(s: S, a: S::f32s, b: S::f32s, c: S::f32s) -> S::f32s {
+        s.mul_add_f32s(a, b, c)
+    }
+    #[inline(always)]
     fn vmax<S: Simd>(s: S, a: S::f32s, b: S::f32s) -> S::f32s {
         s.max_f32s(a, b)
     }
@@ -275,6 +282,10 @@ impl Real for f64 {
     #[inline(always)]
     fn vfma<S: Simd>(s: S, a: S::f64s, b: S::f64s, c: S::f64s) -> S::f64s {
         s.mul_add_e_f64s(a, b, c)
+    }
+    #[inline(always)]
+    fn vfma_exact<S: Simd>(s: S, a: S::f64s, b: S::f64s, c: S::f64s) -> S::f64s {
+        s.mul_add_f64s(a, b, c)
     }
     #[inline(always)]
     fn vmax<S: Simd>(s: S, a: S::f64s, b: S::f64s) -> S::f64s {
