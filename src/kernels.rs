@@ -95,6 +95,26 @@ impl<T: Real> WithSimd for DivInto<'_, T> {
     }
 }
 
+/// `x[j] /= k` in place.
+pub(crate) struct DivInPlace<'a, T> {
+    pub x: &'a mut [T],
+    pub k: T,
+}
+impl<T: Real> WithSimd for DivInPlace<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let (xh, xt) = T::split_mut::<S>(self.x);
+        let k = T::splat(s, self.k);
+        for x in xh.iter_mut() {
+            *x = T::vdiv(s, *x, k);
+        }
+        for x in xt.iter_mut() {
+            *x = *x / self.k;
+        }
+    }
+}
+
 /// `x[j] = (x[j] / y[j]) * k`, returning the new $\max_j x_j$: products to
 /// scaled cosines and their maximum in one pass.
 ///
@@ -593,6 +613,9 @@ mod tests {
                             for j in 0..n {
                                 assert_eq!(d[j], x[j] / 3.0);
                             }
+                            let mut ip = x.clone();
+                            run(w, DivInPlace { x: &mut ip, k: 3.0 });
+                            assert_eq!(ip, d);
                             let mut m = x.clone();
                             let rcp: Vec<T> = y.iter().map(|v| 1.0 / v).collect();
                             let mx = run(

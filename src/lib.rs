@@ -60,6 +60,7 @@ mod head;
 pub(crate) mod kernels;
 mod margin;
 mod margins_io;
+pub mod ops;
 mod real;
 
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
