@@ -271,6 +271,12 @@ pub enum Margins {
 
 impl Margins {
     /// The per-class list for `num_classes` classes, validated (length, D7).
+    ///
+    /// ```
+    /// use arcface::Margins;
+    /// assert_eq!(Margins::PerClass(vec![0.1, 0.2]).expand(2).unwrap(), vec![0.1, 0.2]);
+    /// assert!(Margins::Uniform(f64::NAN).expand(2).is_err()); // D7
+    /// ```
     pub fn expand(&self, num_classes: usize) -> Result<Vec<f64>> {
         let v = match self {
             Margins::Uniform(m) => vec![*m; num_classes],

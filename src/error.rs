@@ -82,6 +82,27 @@ pub enum Error {
         /// The operating system's message.
         message: String,
     },
+    /// Training stopped because the loss or an updated weight was not
+    /// finite; the head's weights (and the optimiser state) are those from
+    /// before that step.
+    Diverged {
+        /// 1-based epoch of the failing step.
+        epoch: usize,
+        /// 1-based step within that epoch.
+        step: usize,
+        /// What was not finite: `"loss"` or `"weight update"`.
+        what: &'static str,
+        /// The offending value (the loss, or the first bad updated weight).
+        value: f64,
+    },
+    /// A checkpoint file is unreadable, malformed, or does not fit the head
+    /// (missing key, wrong shape or dtype, bad metadata).
+    Checkpoint {
+        /// The file (or `<memory>`).
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -131,6 +152,17 @@ impl fmt::Display for Error {
             }
             Error::AdaptiveMargins { reason } => write!(f, "adaptive margins: {reason}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
+            Error::Diverged {
+                epoch,
+                step,
+                what,
+                value,
+            } => write!(
+                f,
+                "training diverged at epoch {epoch}, step {step}: the {what} is {value}; \
+                 the weights are left as they were before this step (try a lower learning rate)"
+            ),
+            Error::Checkpoint { path, reason } => write!(f, "checkpoint {path}: {reason}"),
         }
     }
 }
@@ -138,4 +170,11 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Shorthand for `Result<T, arcface::Error>`.
+///
+/// ```
+/// fn check(m: f64) -> arcface::Result<()> {
+///     arcface::Margins::Uniform(m).expand(1).map(|_| ())
+/// }
+/// assert!(check(0.5).is_ok());
+/// ```
 pub type Result<T, E = Error> = core::result::Result<T, E>;

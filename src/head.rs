@@ -49,6 +49,11 @@ pub enum Threads {
 
 impl Threads {
     /// The number of threads this setting stands for here and now.
+    ///
+    /// ```
+    /// let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    /// assert_eq!(pool.install(|| arcface::Threads::Rayon.count()), 2);
+    /// ```
     pub fn count(self) -> usize {
         match self {
             Threads::Sequential => 1,
@@ -83,6 +88,11 @@ pub struct Batch<'a, T> {
 
 impl<'a, T> Batch<'a, T> {
     /// A batch of hard labels.
+    ///
+    /// ```
+    /// let b = arcface::Batch::new(&[0.5f32, 0.5], &[0]);
+    /// assert!(b.soft_targets.is_none() && b.sample_weights.is_none());
+    /// ```
     pub fn new(features: &'a [T], labels: &'a [i64]) -> Self {
         Self {
             features,
@@ -115,10 +125,18 @@ impl<'a, T> Batch<'a, T> {
         self
     }
     /// N, the number of samples.
+    ///
+    /// ```
+    /// assert_eq!(arcface::Batch::new(&[0.0f32; 6], &[0, 1, 2]).len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.labels.len()
     }
     /// `true` when the batch holds no sample.
+    ///
+    /// ```
+    /// assert!(arcface::Batch::<f32>::new(&[], &[]).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -165,6 +183,13 @@ pub struct Workspace<T> {
 
 impl<T: Real> Workspace<T> {
     /// Buffers for `head` and batches of up to `capacity` samples.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(10, 16), 0).unwrap();
+    /// let ws = Workspace::new(&head, 32);
+    /// assert_eq!(ws.grad_weight().len(), 10 * 16);
+    /// ```
     pub fn new(head: &ArcFaceHead<T>, capacity: usize) -> Self {
         let (c, k, d) = (
             head.cfg.num_classes,
@@ -196,6 +221,12 @@ impl<T: Real> Workspace<T> {
     }
 
     /// The largest batch this workspace holds without growing.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(2, 2), 0).unwrap();
+    /// assert_eq!(Workspace::new(&head, 5).capacity(), 5);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.cap
     }
@@ -296,6 +327,13 @@ pub struct Prediction<T> {
 impl<T: Real> Prediction<T> {
     /// For each sample, the `k` best `(class, score)` pairs, best first, lower
     /// class first among equal scores.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f32>::from_weight(HeadConfig::new(3, 2), &[1.0, 0.0, 0.0, 1.0, -1.0, 0.0]).unwrap();
+    /// let top = head.predict(&[1.0, 0.2]).unwrap().topk(2);
+    /// assert_eq!(top[0].iter().map(|p| p.0).collect::<Vec<_>>(), vec![0, 1]);
+    /// ```
     pub fn topk(&self, k: usize) -> Vec<Vec<(usize, T)>> {
         self.scores
             .chunks(self.num_classes.max(1))
@@ -463,6 +501,11 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// The configuration (margins reflect the latest [`Self::set_margins`]).
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(4, 8), 0).unwrap();
+    /// assert_eq!(h.config().num_classes, 4);
+    /// ```
     pub fn config(&self) -> &HeadConfig {
         &self.cfg
     }
@@ -480,6 +523,11 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// The thread policy.
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(4, 8), 0).unwrap();
+    /// assert_eq!(h.threads(), arcface::Threads::Rayon);
+    /// ```
     pub fn threads(&self) -> Threads {
         self.threads
     }
@@ -496,6 +544,11 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// The weights, (C·K)×D row-major.
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(4, 8).with_subcenters(2), 0).unwrap();
+    /// assert_eq!(h.weight().len(), 4 * 2 * 8);
+    /// ```
     pub fn weight(&self) -> &[T] {
         &self.weight
     }
@@ -614,6 +667,11 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// The per-class margins in use ($m_c$, f64 as given).
+    ///
+    /// ```
+    /// let h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(3, 8), 0).unwrap();
+    /// assert_eq!(h.margins(), &[0.5; 3]);
+    /// ```
     pub fn margins(&self) -> &[f64] {
         &self.margins
     }

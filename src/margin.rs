@@ -43,6 +43,11 @@ pub struct MarginConstants {
 
 impl MarginConstants {
     /// Derives the constants of margin `m` in f64.
+    ///
+    /// ```
+    /// let k = arcface::MarginConstants::new(0.0);
+    /// assert_eq!((k.threshold, k.sinm_m), (-1.0, 0.0));
+    /// ```
     pub fn new(m: f64) -> Self {
         Self {
             margin: m,

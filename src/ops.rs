@@ -1,6 +1,12 @@
 //! The head's SIMD row kernels as plain slice functions, for benchmarks and
 //! for users who want the same arithmetic elsewhere. Each call dispatches to
 //! the best instruction set of the machine (see [`crate::simd_level`]).
+//!
+//! ```
+//! let mut row = [1.0f32, 2.0, 3.0];
+//! arcface::ops::softmax(&mut row);
+//! assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+//! ```
 
 use crate::kernels::{DivInPlace, Dot, ExpShiftSum, ProjectOut, RowMax, SumSq};
 use crate::real::Real;
