@@ -4,8 +4,8 @@ use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
 use crate::kernels::{
-    Axpy, DivInto, DivScaleMax, ExpShiftSum, ProjectOut, RowDots, RowMax, SoftmaxGrad, SumSq,
-    WeightedGap, WeightedRowSum,
+    DivRows, DivScaleMax, ExpShiftSum, ProjectRows, RowMax, RowSumSq, SmallBackward, SmallForward,
+    SoftmaxGrad, WeightedGap,
 };
 use crate::margin::{self, MarginConstants, MarginT};
 use crate::margins_io::AdaptiveMargins;
@@ -401,10 +401,9 @@ pub struct ArcFaceHead<T: Real> {
     threads: Threads,
 }
 
-/// $\max(\lVert v\rVert, \epsilon)$, and whether $\lVert v\rVert > \epsilon$, overflow-safe;
-/// `Err(col)` names a non-finite entry.
-fn clamped_norm<T: Real>(arch: pulp::Arch, v: &[T]) -> core::result::Result<(T, bool), usize> {
-    let ss = arch.dispatch(SumSq { x: v });
+/// $\max(\lVert v\rVert, \epsilon)$, and whether $\lVert v\rVert > \epsilon$, from the
+/// row's sum of squares `ss`, overflow-safe; `Err(col)` names a non-finite entry.
+fn clamped_norm<T: Real>(ss: T, v: &[T]) -> core::result::Result<(T, bool), usize> {
     let norm = if ss.is_finite_() {
         ss.sqrt_()
     } else {
@@ -649,8 +648,14 @@ impl<T: Real> ArcFaceHead<T> {
     fn refresh_norms(&mut self) {
         let d = self.cfg.in_channels;
         self.bad_row = None;
+        // sums of squares first (one dispatch), into the norm slots
+        self.arch.dispatch(RowSumSq {
+            x: &self.weight,
+            d,
+            out: &mut self.norm,
+        });
         for (r, row) in self.weight.chunks_exact(d).enumerate() {
-            match clamped_norm(self.arch, row) {
+            match clamped_norm(self.norm[r], row) {
                 Ok((norm, above)) => {
                     let inv = T::ONE / norm;
                     self.norm[r] = norm;
@@ -778,8 +783,13 @@ impl<T: Real> ArcFaceHead<T> {
     fn normalize_features(&self, features: &[T], ws: &mut Workspace<T>, n: usize) -> Result<()> {
         let d = self.cfg.in_channels;
         ws.reserve(n, self.threads.count());
+        self.arch.dispatch(RowSumSq {
+            x: features,
+            d,
+            out: &mut ws.inv_x[..n],
+        });
         for (i, row) in features.chunks_exact(d).enumerate() {
-            let (norm, above) = clamped_norm(self.arch, row).map_err(|col| Error::NonFinite {
+            let (norm, above) = clamped_norm(ws.inv_x[i], row).map_err(|col| Error::NonFinite {
                 what: "features",
                 row: i,
                 col,
@@ -787,14 +797,14 @@ impl<T: Real> ArcFaceHead<T> {
             ws.inv_x[i] = norm;
             ws.xproj[i] = if above { T::ONE } else { T::ZERO };
         }
-        for (i, (src, dst)) in features
-            .chunks_exact(d)
-            .zip(ws.xn.chunks_exact_mut(d))
-            .enumerate()
-        {
-            let norm = ws.inv_x[i];
-            self.arch.dispatch(DivInto { src, dst, k: norm });
-            ws.inv_x[i] = T::ONE / norm;
+        self.arch.dispatch(DivRows {
+            src: features,
+            dst: &mut ws.xn[..n * d],
+            d,
+            k: &ws.inv_x[..n],
+        });
+        for v in &mut ws.inv_x[..n] {
+            *v = T::ONE / *v;
         }
         Ok(())
     }
@@ -839,14 +849,15 @@ impl<T: Real> ArcFaceHead<T> {
             let rows_per = ck.div_ceil(slots);
             let (arch, xn, w) = (self.arch, &ws.xn[..n * d], &self.weight);
             let body = |chunk: usize, pt: &mut [T]| {
-                for (j, out) in pt.chunks_exact_mut(n).enumerate() {
-                    let r = chunk * rows_per + j;
-                    arch.dispatch(RowDots {
-                        w: &w[r * d..(r + 1) * d],
-                        xs: xn,
-                        out,
-                    });
-                }
+                let r0 = chunk * rows_per;
+                let rows = pt.len() / n;
+                arch.dispatch(SmallForward {
+                    w: &w[r0 * d..(r0 + rows) * d],
+                    xs: xn,
+                    d,
+                    n,
+                    pt,
+                });
             };
             let pt = &mut ws.prod_t[..ck * n];
             if slots > 1 {
@@ -1217,13 +1228,13 @@ impl<T: Real> ArcFaceHead<T> {
             self.backward_gemm(ws, n, threads);
         }
         // the normalisation Jacobian of each feature row
-        let gf = ws.grad_features[..n * d].chunks_exact_mut(d);
-        for ((g, v), (&inv, &p)) in gf
-            .zip(ws.xn.chunks_exact(d))
-            .zip(ws.inv_x.iter().zip(&ws.xproj))
-        {
-            self.arch.dispatch(ProjectOut { g, v, a: inv, c: p });
-        }
+        self.arch.dispatch(ProjectRows {
+            g: &mut ws.grad_features[..n * d],
+            v: &ws.xn[..n * d],
+            d,
+            a: Some(&ws.inv_x[..n]),
+            c: &ws.xproj[..n],
+        });
         ws.grad_n = n;
         Ok(value)
     }
@@ -1244,24 +1255,31 @@ impl<T: Real> ArcFaceHead<T> {
         );
         gemm::gt_x(&mut ws.grad_weight, g, &ws.xn[..n * d], n, d, ck, threads);
         let arch = self.arch;
-        let project_w = |(g, (v, &p)): (&mut [T], (&[T], &T))| {
-            arch.dispatch(ProjectOut {
+        let (w, proj) = (&self.weight, &self.proj);
+        let slots = if threads > 1 && ck * d >= PAR_MIN_ELEMS {
+            threads
+        } else {
+            1
+        };
+        let rows_per = ck.div_ceil(slots);
+        let body = |ch: usize, g: &mut [T]| {
+            let r0 = ch * rows_per;
+            let rows = g.len() / d;
+            arch.dispatch(ProjectRows {
                 g,
-                v,
-                a: T::ONE,
-                c: p,
+                v: &w[r0 * d..(r0 + rows) * d],
+                d,
+                a: None,
+                c: &proj[r0..r0 + rows],
             });
         };
-        if threads > 1 && ck * d >= PAR_MIN_ELEMS {
+        if slots > 1 {
             ws.grad_weight
-                .par_chunks_exact_mut(d)
-                .zip(self.weight.par_chunks_exact(d).zip(self.proj.par_iter()))
-                .for_each(project_w);
+                .par_chunks_mut(rows_per * d)
+                .enumerate()
+                .for_each(|(ch, g)| body(ch, g));
         } else {
-            ws.grad_weight
-                .chunks_exact_mut(d)
-                .zip(self.weight.chunks_exact(d).zip(self.proj.iter()))
-                .for_each(project_w);
+            body(0, &mut ws.grad_weight);
         }
     }
 
@@ -1282,42 +1300,23 @@ impl<T: Real> ArcFaceHead<T> {
         let arch = self.arch;
         let prod = &ws.prod[..n * ck];
         let xn = &ws.xn[..n * d];
+        let (w, proj) = (&self.weight, &self.proj);
         let body = |chunk: usize, gw: &mut [T], acc: &mut [T]| {
             acc.fill(T::ZERO);
-            let mut g = [T::ZERO; SMALL_BATCH];
-            for (j, dw) in gw.chunks_exact_mut(d).enumerate() {
-                let r = chunk * rows_per + j;
-                let mut any = false;
-                for (i, gi) in g.iter_mut().enumerate().take(n) {
-                    *gi = prod[i * ck + r];
-                    any |= *gi != T::ZERO;
-                }
-                if !any {
-                    dw.fill(T::ZERO);
-                    continue;
-                }
-                let w = &self.weight[r * d..(r + 1) * d];
-                arch.dispatch(WeightedRowSum {
-                    out: dw,
-                    xs: xn,
-                    g: &g[..n],
-                });
-                arch.dispatch(ProjectOut {
-                    g: dw,
-                    v: w,
-                    a: T::ONE,
-                    c: self.proj[r],
-                });
-                for (i, &gi) in g.iter().enumerate().take(n) {
-                    if gi != T::ZERO {
-                        arch.dispatch(Axpy {
-                            y: &mut acc[i * d..(i + 1) * d],
-                            x: w,
-                            a: gi,
-                        });
-                    }
-                }
-            }
+            let r0 = chunk * rows_per;
+            let rows = gw.len() / d;
+            arch.dispatch(SmallBackward {
+                w: &w[r0 * d..(r0 + rows) * d],
+                proj: &proj[r0..r0 + rows],
+                prod,
+                ck,
+                r0,
+                xs: xn,
+                d,
+                n,
+                gw,
+                acc,
+            });
         };
         let acc = &mut ws.dx_acc[..slots * n * d];
         if slots > 1 {

@@ -41,6 +41,86 @@ impl<T: Real> WithSimd for SumSq<'_, T> {
     }
 }
 
+/// $\sum_j x_j^2$ of every row of a row-major matrix with `d` columns, into
+/// `out` (one dispatch for all rows).
+pub(crate) struct RowSumSq<'a, T> {
+    pub x: &'a [T],
+    pub d: usize,
+    pub out: &'a mut [T],
+}
+impl<T: Real> WithSimd for RowSumSq<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        if self.d == 0 {
+            self.out.fill(T::ZERO);
+            return;
+        }
+        for (row, o) in self.x.chunks_exact(self.d).zip(self.out.iter_mut()) {
+            *o = SumSq { x: row }.with_simd(s);
+        }
+    }
+}
+
+/// `dst_i = src_i / k_i` for every row `i` (rows of `d` columns).
+pub(crate) struct DivRows<'a, T> {
+    pub src: &'a [T],
+    pub dst: &'a mut [T],
+    pub d: usize,
+    pub k: &'a [T],
+}
+impl<T: Real> WithSimd for DivRows<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        if self.d == 0 {
+            return;
+        }
+        for ((src, dst), &k) in self
+            .src
+            .chunks_exact(self.d)
+            .zip(self.dst.chunks_exact_mut(self.d))
+            .zip(self.k)
+        {
+            DivInto { src, dst, k }.with_simd(s);
+        }
+    }
+}
+
+/// [`ProjectOut`] on every row: `g_i = a_i (g_i − c_i² (v_i·g_i) v_i)`, with
+/// `a_i = 1` when `a` is `None`.
+pub(crate) struct ProjectRows<'a, T> {
+    pub g: &'a mut [T],
+    pub v: &'a [T],
+    pub d: usize,
+    pub a: Option<&'a [T]>,
+    pub c: &'a [T],
+}
+impl<T: Real> WithSimd for ProjectRows<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        if self.d == 0 {
+            return;
+        }
+        for (i, (g, v)) in self
+            .g
+            .chunks_exact_mut(self.d)
+            .zip(self.v.chunks_exact(self.d))
+            .enumerate()
+        {
+            let a = self.a.map_or(T::ONE, |a| a[i]);
+            ProjectOut {
+                g,
+                v,
+                a,
+                c: self.c[i],
+            }
+            .with_simd(s);
+        }
+    }
+}
+
 /// $\sum_j a_j b_j$.
 pub(crate) struct Dot<'a, T> {
     pub a: &'a [T],
@@ -271,6 +351,105 @@ impl<T: Real> WithSimd for RowDots<'_, T> {
                 self.out[i0 + b] = v;
             }
             i0 = i1;
+        }
+    }
+}
+
+/// The small-batch forward over a block of weight rows: `pt[r·n + i] =
+/// w_r · x̂_i` (Pᵀ), one dispatch for the block.
+pub(crate) struct SmallForward<'a, T> {
+    pub w: &'a [T],
+    pub xs: &'a [T],
+    pub d: usize,
+    pub n: usize,
+    pub pt: &'a mut [T],
+}
+impl<T: Real> WithSimd for SmallForward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        if self.d == 0 || self.n == 0 {
+            self.pt.fill(T::ZERO);
+            return;
+        }
+        for (w, out) in self
+            .w
+            .chunks_exact(self.d)
+            .zip(self.pt.chunks_exact_mut(self.n))
+        {
+            RowDots {
+                w,
+                xs: self.xs,
+                out,
+            }
+            .with_simd(s);
+        }
+    }
+}
+
+/// The small-batch backward over a block of weight rows `r0 ..`: for each
+/// row, with $g_i = G'_{i r}$ read from `prod` (N×CK), `gw_r = Σ_i g_i x̂_i`
+/// projected against `w_r` (factor `proj_r`), and `acc_i += g_i w_r`.
+pub(crate) struct SmallBackward<'a, T> {
+    pub w: &'a [T],
+    pub proj: &'a [T],
+    pub prod: &'a [T],
+    pub ck: usize,
+    pub r0: usize,
+    pub xs: &'a [T],
+    pub d: usize,
+    pub n: usize,
+    pub gw: &'a mut [T],
+    pub acc: &'a mut [T],
+}
+impl<T: Real> WithSimd for SmallBackward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let (d, n) = (self.d, self.n.min(16));
+        if d == 0 {
+            return;
+        }
+        let mut g = [T::ZERO; 16];
+        for (j, (dw, w)) in self
+            .gw
+            .chunks_exact_mut(d)
+            .zip(self.w.chunks_exact(d))
+            .enumerate()
+        {
+            let r = self.r0 + j;
+            let mut any = false;
+            for (i, gi) in g.iter_mut().enumerate().take(n) {
+                *gi = self.prod[i * self.ck + r];
+                any |= *gi != T::ZERO;
+            }
+            if !any {
+                dw.fill(T::ZERO);
+                continue;
+            }
+            WeightedRowSum {
+                out: dw,
+                xs: self.xs,
+                g: &g[..n],
+            }
+            .with_simd(s);
+            ProjectOut {
+                g: dw,
+                v: w,
+                a: T::ONE,
+                c: self.proj[j],
+            }
+            .with_simd(s);
+            for (i, &gi) in g.iter().enumerate().take(n) {
+                if gi != T::ZERO {
+                    Axpy {
+                        y: &mut self.acc[i * d..(i + 1) * d],
+                        x: w,
+                        a: gi,
+                    }
+                    .with_simd(s);
+                }
+            }
         }
     }
 }
@@ -740,6 +919,161 @@ mod tests {
                             let mx = run(w, RowMax { x: &x }) as f64;
                             let want = back(&x).into_iter().fold(f64::NEG_INFINITY, f64::max);
                             assert_eq!(mx, want, "{w:?} n={n} max");
+                        }
+                    }
+                }
+
+                #[test]
+                fn multi_row_kernels_match_their_row_kernels() {
+                    for w in WIDTHS {
+                        for d in [1usize, 7, 16, 33, 67] {
+                            let rows = 5;
+                            let x = cast(&data(rows * d, d as u64, 2.0));
+                            let v = cast(&data(rows * d, 3 + d as u64, 1.0));
+                            let k = cast(&data(rows, 5, 3.0));
+                            let mut ss = vec![0.0 as T; rows];
+                            run(
+                                w,
+                                RowSumSq {
+                                    x: &x,
+                                    d,
+                                    out: &mut ss,
+                                },
+                            );
+                            let mut dv = vec![0.0 as T; rows * d];
+                            run(
+                                w,
+                                DivRows {
+                                    src: &x,
+                                    dst: &mut dv,
+                                    d,
+                                    k: &k,
+                                },
+                            );
+                            let mut pg = x.clone();
+                            run(
+                                w,
+                                ProjectRows {
+                                    g: &mut pg,
+                                    v: &v,
+                                    d,
+                                    a: Some(&k),
+                                    c: &k,
+                                },
+                            );
+                            let mut pt = vec![0.0 as T; rows * 3];
+                            run(
+                                w,
+                                SmallForward {
+                                    w: &x,
+                                    xs: &v[..3 * d],
+                                    d,
+                                    n: 3,
+                                    pt: &mut pt,
+                                },
+                            );
+                            for r in 0..rows {
+                                let row = &x[r * d..(r + 1) * d];
+                                assert_eq!(ss[r], run(w, SumSq { x: row }), "{w:?} d={d} rowsumsq");
+                                let mut one = vec![0.0 as T; d];
+                                run(
+                                    w,
+                                    DivInto {
+                                        src: row,
+                                        dst: &mut one,
+                                        k: k[r],
+                                    },
+                                );
+                                assert_eq!(
+                                    &dv[r * d..(r + 1) * d],
+                                    &one[..],
+                                    "{w:?} d={d} divrows"
+                                );
+                                let mut g = row.to_vec();
+                                run(
+                                    w,
+                                    ProjectOut {
+                                        g: &mut g,
+                                        v: &v[r * d..(r + 1) * d],
+                                        a: k[r],
+                                        c: k[r],
+                                    },
+                                );
+                                assert_eq!(
+                                    &pg[r * d..(r + 1) * d],
+                                    &g[..],
+                                    "{w:?} d={d} projectrows"
+                                );
+                                let mut dots = [0.0 as T; 3];
+                                run(
+                                    w,
+                                    RowDots {
+                                        w: row,
+                                        xs: &v[..3 * d],
+                                        out: &mut dots,
+                                    },
+                                );
+                                assert_eq!(
+                                    &pt[r * 3..(r + 1) * 3],
+                                    &dots[..],
+                                    "{w:?} d={d} smallforward"
+                                );
+                            }
+                            // small backward: rows of W = x, samples = v[..3 rows], G' from a 3×rows matrix
+                            let n = 3;
+                            let prod = cast(&data(n * rows, 41, 1.0));
+                            let proj = cast(&data(rows, 43, 1.0));
+                            let mut gw = vec![9.0 as T; rows * d];
+                            let mut acc = vec![0.0 as T; n * d];
+                            run(
+                                w,
+                                SmallBackward {
+                                    w: &x,
+                                    proj: &proj,
+                                    prod: &prod,
+                                    ck: rows,
+                                    r0: 0,
+                                    xs: &v[..n * d],
+                                    d,
+                                    n,
+                                    gw: &mut gw,
+                                    acc: &mut acc,
+                                },
+                            );
+                            for r in 0..rows {
+                                let g: Vec<f64> =
+                                    (0..n).map(|i| prod[i * rows + r] as f64).collect();
+                                let q: Vec<f64> = (0..d)
+                                    .map(|j| (0..n).map(|i| g[i] * v[i * d + j] as f64).sum())
+                                    .collect();
+                                let wr = back(&x[r * d..(r + 1) * d]);
+                                let want = reference::project_out(&q, &wr, 1.0, proj[r] as f64);
+                                let mag = 3.0
+                                    * n as f64
+                                    * (1.0 + (proj[r] as f64).powi(2) * 4.0 * d as f64);
+                                for j in 0..d {
+                                    assert!(
+                                        close(gw[r * d + j] as f64, want[j], sum_tol(n * d), mag),
+                                        "{w:?} d={d} smallbackward dW"
+                                    );
+                                }
+                            }
+                            for i in 0..n {
+                                for j in 0..d {
+                                    let want: f64 = (0..rows)
+                                        .map(|r| prod[i * rows + r] as f64 * x[r * d + j] as f64)
+                                        .sum();
+                                    assert!(
+                                        close(
+                                            acc[i * d + j] as f64,
+                                            want,
+                                            sum_tol(rows),
+                                            2.0 * rows as f64
+                                        ),
+                                        "{w:?} d={d} smallbackward dX"
+                                    );
+                                }
+                            }
                         }
                     }
                 }
