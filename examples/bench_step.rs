@@ -229,9 +229,15 @@ fn main() {
 }
 
 /// Bytes of W-sized arrays (W and ∂W, f32) one step reads or writes.
-fn ws_traffic(_n: usize, d: usize, ck: usize) -> f64 {
+fn ws_traffic(n: usize, d: usize, ck: usize) -> f64 {
     let w = (ck * d * 4) as f64;
-    // forward reads W; ∂X̂ = G'W reads W; ∂W = G'ᵀX̂ writes ∂W; the row
-    // projection reads W and ∂W and writes ∂W
-    6.0 * w
+    if n <= arcface::SMALL_BATCH {
+        // small batches: the forward streams W once; the fused backward
+        // streams W once more and writes ∂W once
+        3.0 * w
+    } else {
+        // forward reads W; ∂X̂ = G'W reads W; ∂W = G'ᵀX̂ writes ∂W; the row
+        // projection reads W and ∂W and writes ∂W
+        6.0 * w
+    }
 }

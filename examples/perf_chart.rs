@@ -1,0 +1,232 @@
+//! Renders `bench_step` results (JSON lines) as the README's markdown table
+//! and an SVG chart of step time against the three-product floor and the
+//! PyTorch peers.
+//!
+//! `cargo run --release --example perf_chart -- docs/bench-results.jsonl docs/perf.svg docs/bench-table.md`
+//!
+//! The PyTorch figures are the anchors measured on this machine kind
+//! (2 cores, AVX-512; `shared/notes/perf-anchors.md`, medians of 3 rounds):
+//! torch 2.15 eager and `torch.compile` running mmpretrain's head forward and
+//! backward in f32.
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// (n, d, c, k) → (eager 1t, eager 2t, compile 1t, compile 2t) in ms.
+const PEERS: [((usize, usize, usize, usize), [f64; 4]); 7] = [
+    ((32, 128, 500, 1), [1.12, 0.99, 0.71, 0.51]),
+    ((64, 128, 1000, 1), [2.85, 1.92, 1.88, 1.13]),
+    ((256, 512, 1000, 1), [15.2, 10.2, 11.2, 6.11]),
+    ((256, 512, 10000, 1), [189.0, 98.5, 126.0, 60.0]),
+    ((256, 512, 10000, 3), [553.0, 334.0, 289.0, 154.0]),
+    ((128, 512, 100000, 1), [2297.0, 1410.0, 815.0, 446.0]),
+    ((512, 512, 100000, 1), [5927.0, 3529.0, 2371.0, 1325.0]),
+];
+
+fn peer(shape: (usize, usize, usize, usize), threads: usize) -> Option<(f64, f64)> {
+    PEERS.iter().find(|(s, _)| *s == shape).map(|(_, v)| {
+        if threads == 1 {
+            (v[0], v[2])
+        } else {
+            (v[1], v[3])
+        }
+    })
+}
+
+struct Row {
+    shape: (usize, usize, usize, usize),
+    threads: usize,
+    step: f64,
+    floor: f64,
+    moved: f64,
+    mem_floor: f64,
+    gflops: f64,
+    rss: f64,
+    simd: String,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (input, svg_out, md_out) = match args.as_slice() {
+        [a, b, c] => (a, b, c),
+        _ => {
+            eprintln!("usage: perf_chart RESULTS.jsonl OUT.svg OUT.md");
+            std::process::exit(2);
+        }
+    };
+    let text = std::fs::read_to_string(input).expect("results file");
+    let rows: Vec<Row> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("JSON line");
+            let u = |k: &str| v[k].as_u64().unwrap() as usize;
+            let f = |k: &str| v[k].as_f64().unwrap();
+            Row {
+                shape: (u("n"), u("d"), u("c"), u("k")),
+                threads: u("threads"),
+                step: f("step_ms"),
+                floor: f("gemm_floor_ms"),
+                moved: f("weight_bytes_moved"),
+                mem_floor: f("mem_floor_ms"),
+                gflops: f("gflops"),
+                rss: f("peak_rss_mb"),
+                simd: v["simd"].as_str().unwrap_or("?").to_string(),
+            }
+        })
+        .collect();
+
+    // markdown table
+    let mut md = String::new();
+    md.push_str("| shape (N, D, C, K) | threads | step ms | 3-product floor ms | step / floor | GFLOP/s | vs torch eager | vs torch.compile | W traffic MB | at stream speed ms | peak RSS MB |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in &rows {
+        let (n, d, c, k) = r.shape;
+        let (e, co) = match peer(r.shape, r.threads) {
+            Some((e, c)) => (
+                format!("{:.1}× faster", e / r.step),
+                format!("{:.1}× faster", c / r.step),
+            ),
+            None => ("–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            md,
+            "| {n}, {d}, {c}, {k} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {e} | {co} | {:.1} | {:.3} | {:.0} |",
+            r.threads,
+            r.step,
+            r.floor,
+            r.step / r.floor,
+            r.gflops,
+            r.moved / 1e6,
+            r.mem_floor,
+            r.rss
+        );
+    }
+    if let Some(r) = rows.first() {
+        let _ = writeln!(md, "\nSIMD level: {}.", r.simd);
+    }
+    std::fs::write(md_out, &md).expect("write table");
+
+    // chart: one panel per thread count, log-scale bars per shape
+    let shapes: Vec<(usize, usize, usize, usize)> = {
+        let mut v: Vec<_> = rows.iter().map(|r| r.shape).collect();
+        v.dedup();
+        v
+    };
+    let threads: Vec<usize> = {
+        let mut t: Vec<usize> = rows.iter().map(|r| r.threads).collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let (pw, ph, left, top, bottom) = (980.0, 330.0, 70.0, 40.0, 90.0);
+    let height = threads.len() as f64 * (ph + top + bottom) + 40.0;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"#,
+        pw + left + 20.0
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let series = [
+        ("arcface step", "#1f77b4"),
+        ("three faer products (floor)", "#aec7e8"),
+        ("torch eager", "#d62728"),
+        ("torch.compile", "#ff9896"),
+    ];
+    let all: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| [r.step, r.floor])
+        .chain(PEERS.iter().flat_map(|(_, v)| v.iter().copied()))
+        .collect();
+    let lo = all
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .log10()
+        .floor();
+    let hi = all.iter().copied().fold(0.0f64, f64::max).log10().ceil();
+    for (pi, &t) in threads.iter().enumerate() {
+        let y0 = 30.0 + pi as f64 * (ph + top + bottom);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{left}" y="{}" font-size="15" font-weight="bold">Training step time, {t} thread{} (log scale, lower is better)</text>"#,
+            y0 + 10.0,
+            if t == 1 { "" } else { "s" }
+        );
+        let base = y0 + top + ph;
+        let yof = |ms: f64| base - (ms.log10() - lo) / (hi - lo) * ph;
+        let mut e = lo;
+        while e <= hi {
+            let y = yof(10f64.powf(e));
+            let label = if e >= 3.0 {
+                format!("{} s", 10f64.powf(e - 3.0))
+            } else {
+                format!("{} ms", 10f64.powf(e))
+            };
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{label}</text>"##,
+                left + pw,
+                left - 6.0,
+                y + 4.0
+            );
+            e += 1.0;
+        }
+        let gw = pw / shapes.len() as f64;
+        for (si, &shape) in shapes.iter().enumerate() {
+            let r = rows.iter().find(|r| r.shape == shape && r.threads == t);
+            let p = peer(shape, t);
+            let vals = [
+                r.map(|r| r.step),
+                r.map(|r| r.floor),
+                p.map(|p| p.0),
+                p.map(|p| p.1),
+            ];
+            let bw = gw * 0.8 / 4.0;
+            for (j, v) in vals.iter().enumerate() {
+                if let Some(v) = v {
+                    let x = left + si as f64 * gw + gw * 0.1 + j as f64 * bw;
+                    let y = yof(*v);
+                    let _ = writeln!(
+                        svg,
+                        r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {v:.3} ms</title></rect>"#,
+                        bw - 1.0,
+                        base - y,
+                        series[j].1,
+                        series[j].0
+                    );
+                }
+            }
+            let (n, d, c, k) = shape;
+            let cx = left + si as f64 * gw + gw / 2.0;
+            let _ = writeln!(
+                svg,
+                r#"<text x="{cx}" y="{}" text-anchor="middle">{n}×{d}</text><text x="{cx}" y="{}" text-anchor="middle">C={c} K={k}</text>"#,
+                base + 16.0,
+                base + 30.0
+            );
+            if let Some(r) = r {
+                let _ = writeln!(
+                    svg,
+                    r##"<text x="{cx}" y="{}" text-anchor="middle" fill="#1f77b4">{:.2}× floor</text>"##,
+                    base + 46.0,
+                    r.step / r.floor
+                );
+            }
+        }
+        for (j, (name, color)) in series.iter().enumerate() {
+            let x = left + j as f64 * 220.0;
+            let y = base + 66.0;
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{x}" y="{}" width="12" height="12" fill="{color}"/><text x="{}" y="{}">{name}</text>"#,
+                y - 10.0,
+                x + 16.0,
+                y
+            );
+        }
+    }
+    svg.push_str("</svg>\n");
+    std::fs::write(svg_out, svg).expect("write svg");
+    println!("wrote {svg_out} and {md_out} from {} results", rows.len());
+}
