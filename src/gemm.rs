@@ -20,11 +20,12 @@ pub(crate) fn par_for(flops: f64, big_operand_bytes: usize, threads: usize) -> P
     }
 }
 
-/// `dst (n×r) = x (n×d) · wᵀ` with `w` (r×d).
-pub(crate) fn x_wt<T: Real>(
+/// `dst (r×n) = w (r×d) · xᵀ` with `x` (n×d): the forward products,
+/// class-major (Pᵀ).
+pub(crate) fn w_xt<T: Real>(
     dst: &mut [T],
-    x: &[T],
     w: &[T],
+    x: &[T],
     n: usize,
     d: usize,
     r: usize,
@@ -35,16 +36,16 @@ pub(crate) fn x_wt<T: Real>(
         r * d * core::mem::size_of::<T>(),
         threads,
     );
-    let dst = MatMut::from_row_major_slice_mut(dst, n, r);
-    let x = MatRef::from_row_major_slice(x, n, d);
+    let dst = MatMut::from_row_major_slice_mut(dst, r, n);
     let w = MatRef::from_row_major_slice(w, r, d);
-    matmul(dst, Accum::Replace, x, w.transpose(), T::ONE, par);
+    let x = MatRef::from_row_major_slice(x, n, d);
+    matmul(dst, Accum::Replace, w, x.transpose(), T::ONE, par);
 }
 
-/// `dst (n×d) = g (n×r) · w (r×d)`.
-pub(crate) fn g_w<T: Real>(
+/// `dst (n×d) = gtᵀ · w` with `gt` (r×n) and `w` (r×d): ∂L/∂X̂ = G'W.
+pub(crate) fn gt_w<T: Real>(
     dst: &mut [T],
-    g: &[T],
+    gt: &[T],
     w: &[T],
     n: usize,
     d: usize,
@@ -57,15 +58,15 @@ pub(crate) fn g_w<T: Real>(
         threads,
     );
     let dst = MatMut::from_row_major_slice_mut(dst, n, d);
-    let g = MatRef::from_row_major_slice(g, n, r);
+    let gt = MatRef::from_row_major_slice(gt, r, n);
     let w = MatRef::from_row_major_slice(w, r, d);
-    matmul(dst, Accum::Replace, g, w, T::ONE, par);
+    matmul(dst, Accum::Replace, gt.transpose(), w, T::ONE, par);
 }
 
-/// `dst (r×d) = gᵀ · x` with `g` (n×r) and `x` (n×d).
-pub(crate) fn gt_x<T: Real>(
+/// `dst (r×d) = gt · x` with `gt` (r×n) and `x` (n×d): G'ᵀX̂.
+pub(crate) fn g_x<T: Real>(
     dst: &mut [T],
-    g: &[T],
+    gt: &[T],
     x: &[T],
     n: usize,
     d: usize,
@@ -78,7 +79,7 @@ pub(crate) fn gt_x<T: Real>(
         threads,
     );
     let dst = MatMut::from_row_major_slice_mut(dst, r, d);
-    let g = MatRef::from_row_major_slice(g, n, r);
+    let gt = MatRef::from_row_major_slice(gt, r, n);
     let x = MatRef::from_row_major_slice(x, n, d);
-    matmul(dst, Accum::Replace, g.transpose(), x, T::ONE, par);
+    matmul(dst, Accum::Replace, gt, x, T::ONE, par);
 }

@@ -4,13 +4,15 @@ use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
 use crate::kernels::{
-    DivRows, DivScaleMax, ExpShiftSum, ProjectRows, RowMax, RowSumSq, SmallBackward, SmallForward,
-    SoftmaxGrad, WeightedGap,
+    DivRows, ExpShiftSum, ProjectRows, RowMax, RowSumSq, SmallBackward, SmallForward,
 };
-use crate::margin::{self, MarginConstants, MarginT};
+use crate::margin::{MarginConstants, MarginT};
 use crate::margins_io::AdaptiveMargins;
 use crate::real::Real;
 use rayon::prelude::*;
+
+#[path = "pass.rs"]
+mod pass;
 
 /// The normalisation epsilon of `F.normalize`: $\hat v = v / \max(\lVert v\rVert, 10^{-12})$.
 ///
@@ -174,11 +176,27 @@ pub struct Workspace<T> {
     sample_loss: Vec<T>,
     /// Per-thread ∂X̂ accumulators of the small-batch backward.
     dx_acc: Vec<T>,
-    /// Pᵀ of the small-batch forward.
-    prod_t: Vec<T>,
     slots: usize,
-    scratch_v: Vec<T>,
-    scratch_k: Vec<u32>,
+    /// Arg-max sub-centre of every class and sample (K > 1), C×N.
+    kidx: Vec<T>,
+    /// Per-thread partial maxima / sums of the class pass, 2N each.
+    partial: Vec<T>,
+    /// Per-thread scratch rows of the class pass, 2N each.
+    scratch: Vec<T>,
+    /// Per-sample state of the class pass.
+    m: Vec<T>,
+    s: Vec<T>,
+    gap: Vec<T>,
+    zt: Vec<T>,
+    dm: Vec<T>,
+    pc: Vec<T>,
+    q: Vec<T>,
+    gt: Vec<T>,
+    /// The samples of each class: offsets (C+1), cursor (C), list (N).
+    cls_start: Vec<u32>,
+    cls_cursor: Vec<u32>,
+    cls_list: Vec<u32>,
+    k: usize,
 }
 
 impl<T: Real> Workspace<T> {
@@ -211,10 +229,22 @@ impl<T: Real> Workspace<T> {
             grad_weight: vec![T::ZERO; c * k * d],
             sample_loss: Vec::new(),
             dx_acc: Vec::new(),
-            prod_t: Vec::new(),
             slots: 0,
-            scratch_v: Vec::new(),
-            scratch_k: Vec::new(),
+            kidx: Vec::new(),
+            partial: Vec::new(),
+            scratch: Vec::new(),
+            m: Vec::new(),
+            s: Vec::new(),
+            gap: Vec::new(),
+            zt: Vec::new(),
+            dm: Vec::new(),
+            pc: Vec::new(),
+            q: Vec::new(),
+            gt: Vec::new(),
+            cls_start: vec![0; c + 1],
+            cls_cursor: vec![0; c],
+            cls_list: Vec::new(),
+            k,
         };
         ws.reserve(capacity.max(1), head.threads.count());
         ws
@@ -240,20 +270,37 @@ impl<T: Real> Workspace<T> {
             self.prod.resize(n * self.ck, T::ZERO);
             self.grad_features.resize(n * self.d, T::ZERO);
             self.sample_loss.resize(n, T::ZERO);
+            for v in [
+                &mut self.m,
+                &mut self.s,
+                &mut self.gap,
+                &mut self.zt,
+                &mut self.dm,
+                &mut self.pc,
+                &mut self.q,
+                &mut self.gt,
+            ] {
+                v.resize(n, T::ZERO);
+            }
+            self.cls_list.resize(n, 0);
         }
-        let slots = threads.clamp(1, 256);
-        if slots > self.slots {
-            self.slots = slots;
-            self.scratch_v.resize(slots * self.c, T::ZERO);
-            self.scratch_k.resize(slots * self.c, 0);
+        self.slots = self.slots.max(threads.clamp(1, 256));
+        let per_slot = self.slots * 2 * self.cap;
+        if per_slot > self.partial.len() {
+            self.partial.resize(per_slot, T::ZERO);
+            self.scratch.resize(per_slot, T::ZERO);
+        }
+        let kid = if self.k > 1 {
+            self.c * self.cap
+        } else {
+            self.slots
+        };
+        if kid > self.kidx.len() {
+            self.kidx.resize(kid, T::ZERO);
         }
         let acc = self.slots * self.cap.min(SMALL_BATCH) * self.d;
         if acc > self.dx_acc.len() {
             self.dx_acc.resize(acc, T::ZERO);
-        }
-        let pt = self.ck * self.cap.min(SMALL_BATCH);
-        if pt > self.prod_t.len() {
-            self.prod_t.resize(pt, T::ZERO);
         }
     }
 
@@ -834,13 +881,12 @@ impl<T: Real> ArcFaceHead<T> {
         self.check_weight()
     }
 
-    /// Products P = X̂ Wᵀ into `ws.prod` for the first `n` rows.
+    /// Products Pᵀ = W X̂ᵀ ((C·K)×N, class-major) into `ws.prod`.
     fn products(&self, ws: &mut Workspace<T>, n: usize) {
         let (_, _, ck, d) = self.dims();
         let t = self.threads.count();
         if n <= SMALL_BATCH {
-            // stream W once, each row against every sample, into Pᵀ; then
-            // transpose (N·CK is small here). No packing copy of W.
+            // stream W once, each row against every sample: no packing copy
             let slots = if t > 1 && ck * d >= PAR_MIN_ELEMS {
                 t.min(ws.slots)
             } else {
@@ -859,7 +905,7 @@ impl<T: Real> ArcFaceHead<T> {
                     pt,
                 });
             };
-            let pt = &mut ws.prod_t[..ck * n];
+            let pt = &mut ws.prod[..ck * n];
             if slots > 1 {
                 pt.par_chunks_mut(rows_per * n)
                     .enumerate()
@@ -867,65 +913,17 @@ impl<T: Real> ArcFaceHead<T> {
             } else {
                 body(0, pt);
             }
-            for (r, col) in ws.prod_t[..ck * n].chunks_exact(n).enumerate() {
-                for (i, &v) in col.iter().enumerate() {
-                    ws.prod[i * ck + r] = v;
-                }
-            }
             return;
         }
-        gemm::x_wt(
-            &mut ws.prod[..n * ck],
-            &ws.xn[..n * d],
+        gemm::w_xt(
+            &mut ws.prod[..ck * n],
             &self.weight,
+            &ws.xn[..n * d],
             n,
             d,
             ck,
             t,
         );
-    }
-
-    /// Compact row: `row[c] = S·max_k cos` for every class (no margin), and
-    /// the arg-max sub-centres into `kidx`. Returns the raw target cosine and
-    /// the row's maximum.
-    #[inline]
-    fn compact_cos(&self, row: &mut [T], kidx: &mut [u32], target: Option<usize>) -> (T, T) {
-        let (c, k, _, _) = self.dims();
-        let s = T::from_f64(self.cfg.scale);
-        if k == 1 {
-            let cos_t = target.map_or(T::ZERO, |y| row[y] / self.norm[y]);
-            let m = self.arch.dispatch(DivScaleMax {
-                x: row,
-                y: &self.norm,
-                rcp: &self.inv_norm,
-                k: s,
-            });
-            (cos_t, m)
-        } else {
-            let mut cos_t = T::ZERO;
-            let mut m = T::from_f64(f64::NEG_INFINITY);
-            for cls in 0..c {
-                let base = cls * k;
-                let mut best = row[base] / self.norm[base];
-                let mut arg = 0u32;
-                for j in 1..k {
-                    let v = row[base + j] / self.norm[base + j];
-                    if v > best {
-                        best = v;
-                        arg = j as u32;
-                    }
-                }
-                kidx[cls] = arg;
-                if target == Some(cls) {
-                    cos_t = best;
-                }
-                row[cls] = s * best;
-                if row[cls] > m {
-                    m = row[cls];
-                }
-            }
-            (cos_t, m)
-        }
     }
 
     /// Inference logits $S \max_k \cos$ (no margin), N×C.
@@ -983,7 +981,7 @@ impl<T: Real> ArcFaceHead<T> {
     ) -> Result<()> {
         self.workspace_for(ws)?;
         let n = self.batch_size(features)?;
-        let (c, _, ck, _) = self.dims();
+        let c = self.cfg.num_classes;
         if let Some(l) = labels {
             if l.len() != n {
                 return Err(Error::Shape {
@@ -1003,22 +1001,26 @@ impl<T: Real> ArcFaceHead<T> {
         }
         self.normalize_features(features, ws, n)?;
         self.products(ws, n);
-        let s = T::from_f64(self.cfg.scale);
-        let kidx = &mut ws.scratch_k[..c];
-        for i in 0..n {
-            let row = &mut ws.prod[i * ck..(i + 1) * ck];
-            let y = labels.map(|l| l[i] as usize);
-            let (cos_t, _) = self.compact_cos(row, kidx, y);
-            if let Some(y) = y {
-                let (phi, _, _) = margin::apply(
-                    cos_t,
-                    &self.consts[y],
-                    self.cfg.easy_margin,
-                    self.cfg.margin_grad,
-                );
-                row[y] = s * phi;
+        self.class_pass(
+            ws,
+            n,
+            match labels {
+                Some(l) => pass::Mode::Train(l),
+                None => pass::Mode::Infer,
+            },
+        );
+        // class-major rows c·K to sample-major logits, in tiles
+        let k = self.cfg.num_subcenters;
+        const TILE: usize = 32;
+        for c0 in (0..c).step_by(TILE) {
+            for i0 in (0..n).step_by(TILE) {
+                for cl in c0..(c0 + TILE).min(c) {
+                    let row = &ws.prod[cl * k * n..cl * k * n + n];
+                    for i in i0..(i0 + TILE).min(n) {
+                        out[i * c + cl] = row[i];
+                    }
+                }
             }
-            out[i * c..(i + 1) * c].copy_from_slice(&row[..c]);
         }
         Ok(())
     }
@@ -1175,42 +1177,20 @@ impl<T: Real> ArcFaceHead<T> {
         self.workspace_for(ws)?;
         let n = self.validate_batch(batch)?;
         self.normalize_features(batch.features, ws, n)?;
-        let (c, _, ck, d) = self.dims();
+        let d = self.cfg.in_channels;
         let threads = self.threads.count();
         self.products(ws, n);
         let plan = self.plan(n);
 
-        // fused row pass
-        let slots = if threads > 1 && n > 1 && n * ck >= PAR_MIN_ELEMS {
-            threads.min(ws.slots).min(n)
-        } else {
-            1
-        };
-        let rows_per = n.div_ceil(slots);
-        let prod = &mut ws.prod[..n * ck];
-        let losses = &mut ws.sample_loss[..n];
-        let body = |chunk: usize, prow: &mut [T], lrow: &mut [T], sv: &mut [T], sk: &mut [u32]| {
-            for (j, (row, l)) in prow.chunks_exact_mut(ck).zip(lrow.iter_mut()).enumerate() {
-                let i = chunk * rows_per + j;
-                *l = self.row_loss(row, i, batch, &plan, sv, sk, backward);
-            }
-        };
-        let it_len = rows_per * ck;
-        if slots > 1 {
-            prod.par_chunks_mut(it_len)
-                .zip(losses.par_chunks_mut(rows_per))
-                .zip(ws.scratch_v.par_chunks_mut(c))
-                .zip(ws.scratch_k.par_chunks_mut(c))
-                .enumerate()
-                .for_each(|(chunk, (((p, l), v), k))| body(chunk, p, l, v, k));
-        } else {
-            prod.chunks_mut(it_len)
-                .zip(losses.chunks_mut(rows_per))
-                .zip(ws.scratch_v.chunks_mut(c))
-                .zip(ws.scratch_k.chunks_mut(c))
-                .enumerate()
-                .for_each(|(chunk, (((p, l), v), k))| body(chunk, p, l, v, k));
-        }
+        self.class_pass(
+            ws,
+            n,
+            pass::Mode::Loss {
+                batch,
+                plan: &plan,
+                backward,
+            },
+        );
         ws.n = n;
 
         let total = ws.sample_loss[..n].iter().fold(T::ZERO, |a, &b| a + b);
@@ -1243,17 +1223,17 @@ impl<T: Real> ArcFaceHead<T> {
     /// rows' normalisation Jacobian in one pass over W and ∂W.
     fn backward_gemm(&self, ws: &mut Workspace<T>, n: usize, threads: usize) {
         let (_, _, ck, d) = self.dims();
-        let g = &ws.prod[..n * ck];
-        gemm::g_w(
+        let gt = &ws.prod[..ck * n];
+        gemm::gt_w(
             &mut ws.grad_features[..n * d],
-            g,
+            gt,
             &self.weight,
             n,
             d,
             ck,
             threads,
         );
-        gemm::gt_x(&mut ws.grad_weight, g, &ws.xn[..n * d], n, d, ck, threads);
+        gemm::g_x(&mut ws.grad_weight, gt, &ws.xn[..n * d], n, d, ck, threads);
         let arch = self.arch;
         let (w, proj) = (&self.weight, &self.proj);
         let slots = if threads > 1 && ck * d >= PAR_MIN_ELEMS {
@@ -1309,7 +1289,6 @@ impl<T: Real> ArcFaceHead<T> {
                 w: &w[r0 * d..(r0 + rows) * d],
                 proj: &proj[r0..r0 + rows],
                 prod,
-                ck,
                 r0,
                 xs: xn,
                 d,
@@ -1335,120 +1314,5 @@ impl<T: Real> ArcFaceHead<T> {
                 *a += *b;
             }
         }
-    }
-
-    /// One sample: logits with margin, loss, and (if `backward`) the row of
-    /// G' = ∂L/∂A · diag(1/‖w‖) written over the products row.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn row_loss(
-        &self,
-        row: &mut [T],
-        i: usize,
-        batch: &Batch<'_, T>,
-        plan: &LossPlan<T>,
-        sv: &mut [T],
-        sk: &mut [u32],
-        backward: bool,
-    ) -> T {
-        let (c, k, _, _) = self.dims();
-        let s = T::from_f64(self.cfg.scale);
-        let y = batch.labels[i] as usize;
-        let (cos_t, pass_max) = self.compact_cos(row, sk, Some(y));
-        let (phi, dmargin, _) = margin::apply(
-            cos_t,
-            &self.consts[y],
-            self.cfg.easy_margin,
-            self.cfg.margin_grad,
-        );
-        let z = &mut row[..c];
-        let before = z[y];
-        z[y] = s * phi;
-        // the row maximum after the margin: the pass's maximum still holds
-        // unless the target held it and went down
-        let m = if z[y] >= pass_max {
-            z[y]
-        } else if before < pass_max {
-            pass_max
-        } else {
-            self.arch.dispatch(RowMax { x: z })
-        };
-
-        // target row V = class_weight ⊙ (smoothed) target; None = sparse one-hot
-        let soft = batch.soft_targets.map(|t| &t[i * c..(i + 1) * c]);
-        let cw = self.class_weight.as_deref();
-        let dense = soft.is_some() || plan.smooth;
-        let (a, v_y) = if dense {
-            let one_minus = T::ONE - plan.eps;
-            let unif = plan.eps / T::from_f64(c as f64);
-            for j in 0..c {
-                let t = match soft {
-                    Some(t) => t[j],
-                    None => {
-                        if j == y {
-                            T::ONE
-                        } else {
-                            T::ZERO
-                        }
-                    }
-                };
-                let t = if plan.smooth { t * one_minus + unif } else { t };
-                sv[j] = match cw {
-                    Some(w) => w[j] * t,
-                    None => t,
-                };
-            }
-            (sv.iter().fold(T::ZERO, |acc, &v| acc + v), sv[y])
-        } else {
-            let w = cw.map_or(T::ONE, |w| w[y]);
-            (w, w)
-        };
-
-        let gap = if dense {
-            self.arch.dispatch(WeightedGap { v: sv, z, m })
-        } else {
-            v_y * (m - z[y])
-        };
-        let sum = self.arch.dispatch(ExpShiftSum { x: z, shift: m });
-        let ell = gap + a * sum.ln_();
-        let sw = batch.sample_weights.map_or(T::ONE, |w| w[i]);
-        let sample_loss = plan.lw * sw * ell;
-        if !backward {
-            return sample_loss;
-        }
-
-        let lam = plan.lambda * sw;
-        let q = s * lam;
-        let pc = q * a / sum;
-        let e_y = z[y];
-        let g_y = (pc * e_y - q * v_y) * dmargin;
-        let v = if dense { Some(&sv[..]) } else { None };
-        if k == 1 {
-            self.arch.dispatch(SoftmaxGrad {
-                e: z,
-                v,
-                w: Some(&self.inv_norm),
-                pc,
-                q,
-            });
-            z[y] = g_y * self.inv_norm[y];
-        } else {
-            self.arch.dispatch(SoftmaxGrad {
-                e: z,
-                v,
-                w: None,
-                pc,
-                q,
-            });
-            z[y] = g_y;
-            for cls in (0..c).rev() {
-                let g = row[cls];
-                let base = cls * k;
-                row[base..base + k].fill(T::ZERO);
-                let r = base + sk[cls] as usize;
-                row[r] = g * self.inv_norm[r];
-            }
-        }
-        sample_loss
     }
 }

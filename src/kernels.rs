@@ -195,50 +195,6 @@ impl<T: Real> WithSimd for DivInPlace<'_, T> {
     }
 }
 
-/// `x[j] = (x[j] / y[j]) * k`, returning the new $\max_j x_j$: products to
-/// scaled cosines and their maximum in one pass.
-///
-/// The quotient is formed without a division instruction: with $r = 1/y$
-/// (`rcp`, precomputed), $q_0 = x r$, $e = \operatorname{fma}(-q_0, y, x)$ (exact),
-/// $q = \operatorname{fma}(e, r, q_0)$ — Markstein's refinement, which gives
-/// the correctly rounded $x / y$ (so a vector along an axis still comes out
-/// exactly ±1, as upstream's division does) at the cost of a multiply and two
-/// FMAs.
-pub(crate) struct DivScaleMax<'a, T> {
-    pub x: &'a mut [T],
-    pub y: &'a [T],
-    pub rcp: &'a [T],
-    pub k: T,
-}
-impl<T: Real> WithSimd for DivScaleMax<'_, T> {
-    type Output = T;
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) -> T {
-        let n = self.x.len().min(self.y.len()).min(self.rcp.len());
-        let (xh, xt) = T::split_mut::<S>(&mut self.x[..n]);
-        let (yh, yt) = T::split::<S>(&self.y[..n]);
-        let (rh, rt) = T::split::<S>(&self.rcp[..n]);
-        let k = T::splat(s, self.k);
-        let ninf = T::from_f64(f64::NEG_INFINITY);
-        let mut m = T::splat(s, ninf);
-        for ((x, y), r) in xh.iter_mut().zip(yh).zip(rh) {
-            let q0 = T::vmul(s, *x, *r);
-            let e = T::vfma_exact(s, T::vsub(s, T::splat(s, T::ZERO), q0), *y, *x);
-            let q = T::vfma_exact(s, e, *r, q0);
-            *x = T::vmul(s, q, k);
-            m = T::vmax(s, m, *x);
-        }
-        let mut best = T::vhmax(s, m);
-        for ((x, y), _) in xt.iter_mut().zip(yt).zip(rt) {
-            *x = (*x / *y) * self.k;
-            if *x > best {
-                best = *x;
-            }
-        }
-        best
-    }
-}
-
 /// The normalisation Jacobian applied to a row gradient:
 /// `g = a · (g − c² · (v·g) · v)` (the factor applied as `c·(c·dot)` so that
 /// it cannot underflow for huge rows).
@@ -388,13 +344,12 @@ impl<T: Real> WithSimd for SmallForward<'_, T> {
 }
 
 /// The small-batch backward over a block of weight rows `r0 ..`: for each
-/// row, with $g_i = G'_{i r}$ read from `prod` (N×CK), `gw_r = Σ_i g_i x̂_i`
+/// row, with $g_i = G'_{i r}$ read from `prod` (G'ᵀ, CK×N), `gw_r = Σ_i g_i x̂_i`
 /// projected against `w_r` (factor `proj_r`), and `acc_i += g_i w_r`.
 pub(crate) struct SmallBackward<'a, T> {
     pub w: &'a [T],
     pub proj: &'a [T],
     pub prod: &'a [T],
-    pub ck: usize,
     pub r0: usize,
     pub xs: &'a [T],
     pub d: usize,
@@ -420,7 +375,7 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
             let r = self.r0 + j;
             let mut any = false;
             for (i, gi) in g.iter_mut().enumerate().take(n) {
-                *gi = self.prod[i * self.ck + r];
+                *gi = self.prod[r * n + i];
                 any |= *gi != T::ZERO;
             }
             if !any {
@@ -569,89 +524,289 @@ impl<T: Real> WithSimd for ExpShiftSum<'_, T> {
     }
 }
 
-/// $\sum_j v_j (m - z_j)$: the soft cross-entropy without its $\ln\sum e$ part,
-/// as a sum of non-negative terms (no cancellation).
-pub(crate) struct WeightedGap<'a, T> {
-    pub v: &'a [T],
-    pub z: &'a [T],
-    pub m: T,
-}
-impl<T: Real> WithSimd for WeightedGap<'_, T> {
-    type Output = T;
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) -> T {
-        let n = self.v.len().min(self.z.len());
-        let (vh, vt) = T::split::<S>(&self.v[..n]);
-        let (zh, zt) = T::split::<S>(&self.z[..n]);
-        let m = T::splat(s, self.m);
-        let mut acc = [T::splat(s, T::ZERO); 2];
-        for (k, (v, z)) in vh.iter().zip(zh).enumerate() {
-            acc[k & 1] = T::vfma(s, *v, T::vsub(s, m, *z), acc[k & 1]);
-        }
-        let mut sum = T::vsum(s, T::vadd(s, acc[0], acc[1]));
-        for (v, z) in vt.iter().zip(zt) {
-            sum += *v * (self.m - *z);
-        }
-        sum
-    }
-}
+// ------------------------------------------------------------------------
+// Class-major kernels. A row of Pᵀ holds one class (or sub-centre) for every
+// sample of the batch, and per-sample state (row maximum, sum of
+// exponentials, …) is a vector of the same length. Tails go through the same
+// vector arithmetic (zero-filled partial loads, partial stores), so every
+// sample sees identical operations whatever its position.
 
-/// The softmax cross-entropy gradient of one row, scaled for the products:
-/// `e[j] = (pc · e[j] − q · v[j]) · w[j]`, where `e` holds $e^{z_j - \max}$,
-/// `pc` $= S\lambda a / \sum e$, `q` $= S\lambda$, `v` the weighted target row
-/// (absent: zero) and `w` the inverse weight norms (absent: one).
-pub(crate) struct SoftmaxGrad<'a, T> {
-    pub e: &'a mut [T],
-    pub v: Option<&'a [T]>,
-    pub w: Option<&'a [T]>,
-    pub pc: T,
-    pub q: T,
+/// `x = (x / n) · k` for a whole row with one norm `n` (Markstein's
+/// division refinement with `rcp = 1/n`: correctly rounded, as upstream's
+/// division).
+pub(crate) struct ScaleDiv<'a, T> {
+    pub x: &'a mut [T],
+    pub n: T,
+    pub rcp: T,
+    pub k: T,
 }
-impl<T: Real> WithSimd for SoftmaxGrad<'_, T> {
+impl<T: Real> WithSimd for ScaleDiv<'_, T> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let n = self.e.len();
-        let pc = T::splat(s, self.pc);
-        let nq = T::splat(s, -self.q);
+        let (n, r, k) = (
+            T::splat(s, self.n),
+            T::splat(s, self.rcp),
+            T::splat(s, self.k),
+        );
+        let zero = T::splat(s, T::ZERO);
+        let f = |x: T::V<S>| {
+            let q0 = T::vmul(s, x, r);
+            let e = T::vfma_exact(s, T::vsub(s, zero, q0), n, x);
+            T::vmul(s, T::vfma_exact(s, e, r, q0), k)
+        };
+        let (h, t) = T::split_mut::<S>(self.x);
+        for x in h.iter_mut() {
+            *x = f(*x);
+        }
+        if !t.is_empty() {
+            let v = f(T::load_tail(s, t));
+            T::store_tail(s, t, v);
+        }
+    }
+}
+
+/// `m = max(m, x)` lane-wise.
+pub(crate) struct MaxInto<'a, T> {
+    pub m: &'a mut [T],
+    pub x: &'a [T],
+}
+impl<T: Real> WithSimd for MaxInto<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let len = self.m.len().min(self.x.len());
+        let (mh, mt) = T::split_mut::<S>(&mut self.m[..len]);
+        let (xh, xt) = T::split::<S>(&self.x[..len]);
+        for (m, x) in mh.iter_mut().zip(xh) {
+            *m = T::vmax(s, *m, *x);
+        }
+        if !mt.is_empty() {
+            let v = T::vmax(s, T::load_tail(s, mt), T::load_tail(s, xt));
+            T::store_tail(s, mt, v);
+        }
+    }
+}
+
+/// The sub-centre maximum of one class for every sample: with `rows` the K
+/// rows (each `len` long, back to back), `out = k · max_j rows_j / n_j` and
+/// `kidx` the first arg-max `j` (as a number), ties to the lowest `j`.
+pub(crate) struct SubMax<'a, T> {
+    pub rows: &'a [T],
+    pub norms: &'a [T],
+    pub rcps: &'a [T],
+    pub k: T,
+    pub out: &'a mut [T],
+    pub kidx: &'a mut [T],
+}
+impl<T: Real> WithSimd for SubMax<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let len = self.out.len();
+        let kk = self.norms.len();
+        let zero = T::splat(s, T::ZERO);
+        let scale = T::splat(s, self.k);
+        let div = |x: T::V<S>, j: usize| {
+            let (n, r) = (T::splat(s, self.norms[j]), T::splat(s, self.rcps[j]));
+            let q0 = T::vmul(s, x, r);
+            let e = T::vfma_exact(s, T::vsub(s, zero, q0), n, x);
+            T::vfma_exact(s, e, r, q0)
+        };
+        let (oh, ot) = T::split_mut::<S>(self.out);
+        let (kh, kt) = T::split_mut::<S>(self.kidx);
+        let nv = oh.len();
+        let row = |j: usize| &self.rows[j * len..(j + 1) * len];
+        for v in 0..nv {
+            let mut best = div(T::split::<S>(row(0)).0[v], 0);
+            let mut arg = zero;
+            for j in 1..kk {
+                let c = div(T::split::<S>(row(j)).0[v], j);
+                // strict: a tie keeps the lower sub-centre
+                let up = T::vgt(s, c, best);
+                best = T::vselect(s, up, c, best);
+                arg = T::vselect(s, up, T::splat(s, T::from_f64(j as f64)), arg);
+            }
+            oh[v] = T::vmul(s, best, scale);
+            kh[v] = arg;
+        }
+        if !ot.is_empty() {
+            let t0 = len - ot.len();
+            let mut best = div(T::load_tail(s, &row(0)[t0..]), 0);
+            let mut arg = zero;
+            for j in 1..kk {
+                let c = div(T::load_tail(s, &row(j)[t0..]), j);
+                let up = T::vgt(s, c, best);
+                best = T::vselect(s, up, c, best);
+                arg = T::vselect(s, up, T::splat(s, T::from_f64(j as f64)), arg);
+            }
+            T::store_tail(s, ot, T::vmul(s, best, scale));
+            T::store_tail(s, kt, arg);
+        }
+    }
+}
+
+/// `z = exp(z − m)` and `sum += z`, lane-wise.
+pub(crate) struct ExpSumInto<'a, T> {
+    pub z: &'a mut [T],
+    pub m: &'a [T],
+    pub sum: &'a mut [T],
+}
+impl<T: Real> WithSimd for ExpSumInto<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let len = self.z.len();
+        let (zh, zt) = T::split_mut::<S>(self.z);
+        let (mh, mt) = T::split::<S>(&self.m[..len]);
+        let (sh, st) = T::split_mut::<S>(&mut self.sum[..len]);
+        for ((z, m), sm) in zh.iter_mut().zip(mh).zip(sh.iter_mut()) {
+            *z = T::vexp(s, T::vsub(s, *z, *m));
+            *sm = T::vadd(s, *sm, *z);
+        }
+        if !zt.is_empty() {
+            let e = T::vexp(s, T::vsub(s, T::load_tail(s, zt), T::load_tail(s, mt)));
+            T::store_tail(s, zt, e);
+            let v = T::vadd(s, T::load_tail(s, st), e);
+            T::store_tail(s, st, v);
+        }
+    }
+}
+
+/// One class's target weights for every sample: none (zero), one number
+/// for all, or a row.
+#[derive(Clone, Copy)]
+pub(crate) enum VRow<'a, T> {
+    Zero,
+    Uniform(T),
+    Row(&'a [T]),
+}
+
+/// `gap += v · (m − z)` lane-wise (the soft cross-entropy without its
+/// log-sum part, as non-negative terms).
+pub(crate) struct GapInto<'a, T> {
+    pub gap: &'a mut [T],
+    pub v: VRow<'a, T>,
+    pub m: &'a [T],
+    pub z: &'a [T],
+}
+impl<T: Real> WithSimd for GapInto<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let len = self.z.len();
+        let (gh, gt) = T::split_mut::<S>(&mut self.gap[..len]);
+        let (mh, mt) = T::split::<S>(&self.m[..len]);
+        let (zh, zt) = T::split::<S>(self.z);
+        match self.v {
+            VRow::Zero => {}
+            VRow::Uniform(u) => {
+                let u = T::splat(s, u);
+                for ((g, m), z) in gh.iter_mut().zip(mh).zip(zh) {
+                    *g = T::vfma(s, u, T::vsub(s, *m, *z), *g);
+                }
+                if !gt.is_empty() {
+                    let v = T::vfma(
+                        s,
+                        u,
+                        T::vsub(s, T::load_tail(s, mt), T::load_tail(s, zt)),
+                        T::load_tail(s, gt),
+                    );
+                    T::store_tail(s, gt, v);
+                }
+            }
+            VRow::Row(vr) => {
+                let (vh, vt) = T::split::<S>(&vr[..len]);
+                for (((g, m), z), v) in gh.iter_mut().zip(mh).zip(zh).zip(vh) {
+                    *g = T::vfma(s, *v, T::vsub(s, *m, *z), *g);
+                }
+                if !gt.is_empty() {
+                    let d = T::vsub(s, T::load_tail(s, mt), T::load_tail(s, zt));
+                    let v = T::vfma(s, T::load_tail(s, vt), d, T::load_tail(s, gt));
+                    T::store_tail(s, gt, v);
+                }
+            }
+        }
+    }
+}
+
+/// The cross-entropy gradient of one class for every sample, scaled for the
+/// products: `e = (pc · e − q · v) · w` with per-sample `pc`, `q`.
+pub(crate) struct ColGrad<'a, T> {
+    pub e: &'a mut [T],
+    pub pc: &'a [T],
+    pub q: &'a [T],
+    pub v: VRow<'a, T>,
+    pub w: T,
+}
+impl<T: Real> WithSimd for ColGrad<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let len = self.e.len();
+        let w = T::splat(s, self.w);
         let (eh, et) = T::split_mut::<S>(self.e);
-        match (self.v, self.w) {
-            (None, None) => {
-                for e in eh.iter_mut() {
-                    *e = T::vmul(s, pc, *e);
-                }
-                for e in et.iter_mut() {
-                    *e = self.pc * *e;
-                }
+        let (ph, pt) = T::split::<S>(&self.pc[..len]);
+        let (qh, qt) = T::split::<S>(&self.q[..len]);
+        let (vh, vt, uni): (&[T::V<S>], &[T], T::V<S>) = match self.v {
+            VRow::Zero => (&[], &[], T::splat(s, T::ZERO)),
+            VRow::Uniform(u) => (&[], &[], T::splat(s, u)),
+            VRow::Row(r) => {
+                let (a, b) = T::split::<S>(&r[..len]);
+                (a, b, T::splat(s, T::ZERO))
             }
-            (None, Some(w)) => {
-                let (wh, wt) = T::split::<S>(&w[..n]);
-                for (e, w) in eh.iter_mut().zip(wh) {
-                    *e = T::vmul(s, T::vmul(s, pc, *e), *w);
-                }
-                for (e, w) in et.iter_mut().zip(wt) {
-                    *e = self.pc * *e * *w;
-                }
-            }
-            (Some(v), None) => {
-                let (vh, vt) = T::split::<S>(&v[..n]);
-                for (e, v) in eh.iter_mut().zip(vh) {
-                    *e = T::vfma(s, pc, *e, T::vmul(s, nq, *v));
-                }
-                for (e, v) in et.iter_mut().zip(vt) {
-                    *e = self.pc * *e - self.q * *v;
-                }
-            }
-            (Some(v), Some(w)) => {
-                let (vh, vt) = T::split::<S>(&v[..n]);
-                let (wh, wt) = T::split::<S>(&w[..n]);
-                for ((e, v), w) in eh.iter_mut().zip(vh).zip(wh) {
-                    *e = T::vmul(s, T::vfma(s, pc, *e, T::vmul(s, nq, *v)), *w);
-                }
-                for ((e, v), w) in et.iter_mut().zip(vt).zip(wt) {
-                    *e = (self.pc * *e - self.q * *v) * *w;
-                }
-            }
+        };
+        let row = matches!(self.v, VRow::Row(_));
+        for (j, (e, (p, q))) in eh.iter_mut().zip(ph.iter().zip(qh)).enumerate() {
+            let v = if row { vh[j] } else { uni };
+            *e = T::vmul(s, T::vsub(s, T::vmul(s, *p, *e), T::vmul(s, *q, v)), w);
+        }
+        if !et.is_empty() {
+            let v = if row { T::load_tail(s, vt) } else { uni };
+            let (p, q) = (T::load_tail(s, pt), T::load_tail(s, qt));
+            let r = T::vmul(
+                s,
+                T::vsub(s, T::vmul(s, p, T::load_tail(s, et)), T::vmul(s, q, v)),
+                w,
+            );
+            T::store_tail(s, et, r);
+        }
+    }
+}
+
+/// Gives one class's gradient to its arg-max sub-centre only:
+/// `out = (kidx == j) ? g · w : 0`.
+pub(crate) struct Expand<'a, T> {
+    pub out: &'a mut [T],
+    pub g: &'a [T],
+    pub kidx: &'a [T],
+    pub j: T,
+    pub w: T,
+}
+impl<T: Real> WithSimd for Expand<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let len = self.out.len();
+        let (w, j, zero) = (
+            T::splat(s, self.w),
+            T::splat(s, self.j),
+            T::splat(s, T::ZERO),
+        );
+        let (oh, ot) = T::split_mut::<S>(self.out);
+        let (gh, gt) = T::split::<S>(&self.g[..len]);
+        let (kh, kt) = T::split::<S>(&self.kidx[..len]);
+        for ((o, g), k) in oh.iter_mut().zip(gh).zip(kh) {
+            *o = T::vselect(s, T::veq(s, *k, j), T::vmul(s, *g, w), zero);
+        }
+        if !ot.is_empty() {
+            let v = T::vselect(
+                s,
+                T::veq(s, T::load_tail(s, kt), j),
+                T::vmul(s, T::load_tail(s, gt), w),
+                zero,
+            );
+            T::store_tail(s, ot, v);
         }
     }
 }
@@ -795,41 +950,71 @@ mod tests {
                             let mut ip = x.clone();
                             run(w, DivInPlace { x: &mut ip, k: 3.0 });
                             assert_eq!(ip, d);
+                            // one norm per row: correctly rounded division, scaled
                             let mut m = x.clone();
-                            let rcp: Vec<T> = y.iter().map(|v| 1.0 / v).collect();
-                            let mx = run(
-                                w,
-                                DivScaleMax {
-                                    x: &mut m,
-                                    y: &y,
-                                    rcp: &rcp,
-                                    k: 64.0,
-                                },
-                            );
-                            let mut want_max = T::NEG_INFINITY;
-                            for j in 0..n {
-                                assert_eq!(
-                                    m[j],
-                                    (x[j] / y[j]) * 64.0,
-                                    "{w:?} n={n} j={j} division"
-                                );
-                                want_max = want_max.max(m[j]);
-                            }
-                            assert_eq!(mx, want_max);
-                            // exactly parallel one-dimensional vectors stay exactly ±1
-                            let mut p = [3.0 as T, -7.0, 0.1, 1e-30];
-                            let nn = [3.0 as T, 7.0, 0.1, 1e-30];
-                            let r: Vec<T> = nn.iter().map(|v| 1.0 / v).collect();
+                            let (nn, k) =
+                                (y.first().copied().unwrap_or(1.0).abs() + 0.3, 64.0 as T);
                             run(
                                 w,
-                                DivScaleMax {
-                                    x: &mut p,
-                                    y: &nn,
-                                    rcp: &r,
-                                    k: 1.0,
+                                ScaleDiv {
+                                    x: &mut m,
+                                    n: nn,
+                                    rcp: 1.0 / nn,
+                                    k,
                                 },
                             );
-                            assert_eq!(p, [1.0, -1.0, 1.0, 1.0]);
+                            for j in 0..n {
+                                assert_eq!(m[j], (x[j] / nn) * k, "{w:?} n={n} j={j} division");
+                            }
+                            // exactly parallel one-dimensional vectors stay exactly ±1
+                            for v in [3.0 as T, 7.0, 0.1, 1e-30, 1.0 / 3.0] {
+                                let mut p = vec![v; n];
+                                p.iter_mut().step_by(2).for_each(|x| *x = -*x);
+                                run(
+                                    w,
+                                    ScaleDiv {
+                                        x: &mut p,
+                                        n: v,
+                                        rcp: 1.0 / v,
+                                        k: 1.0,
+                                    },
+                                );
+                                assert!(p
+                                    .iter()
+                                    .enumerate()
+                                    .all(|(j, x)| *x == if j % 2 == 0 { -1.0 } else { 1.0 }));
+                            }
+                            // lane-wise max
+                            let mut mm = y.clone();
+                            run(w, MaxInto { m: &mut mm, x: &x });
+                            for j in 0..n {
+                                assert_eq!(mm[j], x[j].max(y[j]));
+                            }
+                            // sub-centre max over three rows, ties to the lowest
+                            let rows: Vec<T> = x.iter().chain(&y).chain(&x).copied().collect();
+                            let norms = [1.5 as T, 2.0, 1.5];
+                            let rcps: Vec<T> = norms.iter().map(|v| 1.0 / v).collect();
+                            let (mut out, mut kid) = (vec![0.0 as T; n], vec![9.0 as T; n]);
+                            run(
+                                w,
+                                SubMax {
+                                    rows: &rows,
+                                    norms: &norms,
+                                    rcps: &rcps,
+                                    k: 2.0,
+                                    out: &mut out,
+                                    kidx: &mut kid,
+                                },
+                            );
+                            for j in 0..n {
+                                let (a, b) = (x[j] / 1.5, y[j] / 2.0);
+                                let (best, arg) = if b > a { (b, 1.0) } else { (a, 0.0) };
+                                assert_eq!(
+                                    (out[j], kid[j]),
+                                    (best * 2.0, arg),
+                                    "{w:?} n={n} submax j={j}"
+                                );
+                            }
                             for (a, c) in [(1.0, 1.0), (2.5, 0.3), (3.0, 0.0)] {
                                 let mut g = y.clone();
                                 run(
@@ -1019,7 +1204,7 @@ mod tests {
                                     "{w:?} d={d} smallforward"
                                 );
                             }
-                            // small backward: rows of W = x, samples = v[..3 rows], G' from a 3×rows matrix
+                            // small backward: rows of W = x, samples = v[..3 rows], G'ᵀ a rows×3 matrix
                             let n = 3;
                             let prod = cast(&data(n * rows, 41, 1.0));
                             let proj = cast(&data(rows, 43, 1.0));
@@ -1031,7 +1216,6 @@ mod tests {
                                     w: &x,
                                     proj: &proj,
                                     prod: &prod,
-                                    ck: rows,
                                     r0: 0,
                                     xs: &v[..n * d],
                                     d,
@@ -1041,8 +1225,7 @@ mod tests {
                                 },
                             );
                             for r in 0..rows {
-                                let g: Vec<f64> =
-                                    (0..n).map(|i| prod[i * rows + r] as f64).collect();
+                                let g: Vec<f64> = (0..n).map(|i| prod[r * n + i] as f64).collect();
                                 let q: Vec<f64> = (0..d)
                                     .map(|j| (0..n).map(|i| g[i] * v[i * d + j] as f64).sum())
                                     .collect();
@@ -1061,7 +1244,7 @@ mod tests {
                             for i in 0..n {
                                 for j in 0..d {
                                     let want: f64 = (0..rows)
-                                        .map(|r| prod[i * rows + r] as f64 * x[r * d + j] as f64)
+                                        .map(|r| prod[r * n + i] as f64 * x[r * d + j] as f64)
                                         .sum();
                                     assert!(
                                         close(
@@ -1113,52 +1296,96 @@ mod tests {
                                 );
                             }
                             assert!(close(sum, wsum, sum_tol(n), 0.0), "{w:?} n={n} sum");
+                            // lane-wise exp and sum against the reference
+                            let mlane = cast(&data(n, 31, 5.0))
+                                .iter()
+                                .map(|v| v.abs() + 40.0)
+                                .collect::<Vec<T>>();
+                            let mut z = x.clone();
+                            let mut sum = cast(&data(n, 37, 1.0));
+                            let sum0 = sum.clone();
+                            run(
+                                w,
+                                ExpSumInto {
+                                    z: &mut z,
+                                    m: &mlane,
+                                    sum: &mut sum,
+                                },
+                            );
+                            for j in 0..n {
+                                let want = ((x[j] - mlane[j]) as f64).exp();
+                                assert!(
+                                    close(z[j] as f64, want, TOL, 0.0)
+                                        || (want < 1e-36 && (z[j] as f64) < 1e-36),
+                                    "{w:?} n={n} expsum"
+                                );
+                                assert_eq!(sum[j], sum0[j] + z[j]);
+                            }
                             let v = cast(&data(n, 13, 1.0));
-                            let iw = cast(&data(n, 17, 2.0));
-                            let (pc, q) = (0.7, 1.3);
-                            for case in 0..4 {
-                                let vo = if case & 1 == 1 { Some(&v[..]) } else { None };
-                                let wo = if case & 2 == 2 { Some(&iw[..]) } else { None };
-                                let mut g = e.clone();
+                            let (pc, q) = (cast(&data(n, 17, 2.0)), cast(&data(n, 19, 2.0)));
+                            for (case, vr) in [VRow::Zero, VRow::Uniform(0.25 as T), VRow::Row(&v)]
+                                .into_iter()
+                                .enumerate()
+                            {
+                                let vj = |j: usize| match case {
+                                    0 => 0.0,
+                                    1 => 0.25,
+                                    _ => v[j] as f64,
+                                };
+                                let mut g = z.clone();
                                 run(
                                     w,
-                                    SoftmaxGrad {
+                                    ColGrad {
                                         e: &mut g,
-                                        v: vo,
-                                        w: wo,
-                                        pc: pc as T,
-                                        q: q as T,
+                                        pc: &pc,
+                                        q: &q,
+                                        v: vr,
+                                        w: 1.5,
+                                    },
+                                );
+                                let mut gap = sum0.clone();
+                                run(
+                                    w,
+                                    GapInto {
+                                        gap: &mut gap,
+                                        v: vr,
+                                        m: &mlane,
+                                        z: &x,
                                     },
                                 );
                                 for j in 0..n {
-                                    let vj = vo.map_or(0.0, |v| v[j] as f64);
-                                    let wj = wo.map_or(1.0, |w| w[j] as f64);
-                                    let want = (pc * e[j] as f64 - q * vj) * wj;
+                                    let want =
+                                        (pc[j] as f64 * z[j] as f64 - q[j] as f64 * vj(j)) * 1.5;
                                     assert!(
-                                        close(g[j] as f64, want, TOL * 4.0, 4.0),
-                                        "{w:?} n={n} grad"
+                                        close(g[j] as f64, want, TOL * 4.0, 8.0),
+                                        "{w:?} n={n} colgrad"
+                                    );
+                                    let wantg =
+                                        sum0[j] as f64 + vj(j) * (mlane[j] as f64 - x[j] as f64);
+                                    assert!(
+                                        close(gap[j] as f64, wantg, TOL * 4.0, 60.0),
+                                        "{w:?} n={n} gap"
                                     );
                                 }
                             }
-                            let gap = run(
-                                w,
-                                WeightedGap {
-                                    v: &v,
-                                    z: &x[..],
-                                    m: 50.0,
-                                },
-                            ) as f64;
-                            let want: f64 =
-                                back(&v).iter().zip(&xf).map(|(v, z)| v * (50.0 - z)).sum();
-                            let mag: f64 = back(&v)
-                                .iter()
-                                .zip(&xf)
-                                .map(|(v, z)| (v * (50.0 - z)).abs())
-                                .sum();
-                            assert!(
-                                close(gap, want, sum_tol(n), mag),
-                                "{w:?} n={n} gap {gap} {want}"
-                            );
+                            // a class's gradient to its arg-max sub-centre only
+                            let kid: Vec<T> = (0..n).map(|j| (j % 3) as T).collect();
+                            for jj in 0..3 {
+                                let mut out = vec![7.0 as T; n];
+                                run(
+                                    w,
+                                    Expand {
+                                        out: &mut out,
+                                        g: &v,
+                                        kidx: &kid,
+                                        j: jj as T,
+                                        w: 2.0,
+                                    },
+                                );
+                                for j in 0..n {
+                                    assert_eq!(out[j], if j % 3 == jj { v[j] * 2.0 } else { 0.0 });
+                                }
+                            }
                         }
                     }
                 }

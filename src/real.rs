@@ -95,6 +95,14 @@ pub trait Real:
     fn vfma_exact<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>, c: Self::V<S>) -> Self::V<S>;
     /// Lane-wise maximum (NaN handling unspecified: inputs are validated).
     fn vmax<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::V<S>;
+    /// A lane mask of this type for `S`.
+    type M<S: Simd>: Copy;
+    /// Lane-wise `a > b`.
+    fn vgt<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::M<S>;
+    /// Lane-wise `a == b`.
+    fn veq<S: Simd>(s: S, a: Self::V<S>, b: Self::V<S>) -> Self::M<S>;
+    /// Lane-wise `m ? a : b`.
+    fn vselect<S: Simd>(s: S, m: Self::M<S>, a: Self::V<S>, b: Self::V<S>) -> Self::V<S>;
     /// Lane-wise `exp(x)` for `x <= 0` (see [`crate::kernels`] for the error bound).
     fn vexp<S: Simd>(s: S, x: Self::V<S>) -> Self::V<S>;
     /// Horizontal sum.
@@ -158,6 +166,7 @@ impl Real for f32 {
     const MAX: Self = f32::MAX;
     const NAME: &'static str = "f32";
     type V<S: Simd> = S::f32s;
+    type M<S: Simd> = S::m32s;
 
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
@@ -180,6 +189,18 @@ impl Real for f32 {
     #[inline(always)]
     fn vmul<S: Simd>(s: S, a: S::f32s, b: S::f32s) -> S::f32s {
         s.mul_f32s(a, b)
+    }
+    #[inline(always)]
+    fn vgt<S: Simd>(s: S, a: S::f32s, b: S::f32s) -> S::m32s {
+        s.greater_than_f32s(a, b)
+    }
+    #[inline(always)]
+    fn veq<S: Simd>(s: S, a: S::f32s, b: S::f32s) -> S::m32s {
+        s.equal_f32s(a, b)
+    }
+    #[inline(always)]
+    fn vselect<S: Simd>(s: S, m: S::m32s, a: S::f32s, b: S::f32s) -> S::f32s {
+        s.select_f32s(m, a, b)
     }
     #[inline(always)]
     fn vdiv<S: Simd>(s: S, a: S::f32s, b: S::f32s) -> S::f32s {
@@ -252,6 +273,7 @@ impl Real for f64 {
     const MAX: Self = f64::MAX;
     const NAME: &'static str = "f64";
     type V<S: Simd> = S::f64s;
+    type M<S: Simd> = S::m64s;
 
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
@@ -274,6 +296,18 @@ impl Real for f64 {
     #[inline(always)]
     fn vmul<S: Simd>(s: S, a: S::f64s, b: S::f64s) -> S::f64s {
         s.mul_f64s(a, b)
+    }
+    #[inline(always)]
+    fn vgt<S: Simd>(s: S, a: S::f64s, b: S::f64s) -> S::m64s {
+        s.greater_than_f64s(a, b)
+    }
+    #[inline(always)]
+    fn veq<S: Simd>(s: S, a: S::f64s, b: S::f64s) -> S::m64s {
+        s.equal_f64s(a, b)
+    }
+    #[inline(always)]
+    fn vselect<S: Simd>(s: S, m: S::m64s, a: S::f64s, b: S::f64s) -> S::f64s {
+        s.select_f64s(m, a, b)
     }
     #[inline(always)]
     fn vdiv<S: Simd>(s: S, a: S::f64s, b: S::f64s) -> S::f64s {
