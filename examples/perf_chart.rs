@@ -11,8 +11,11 @@
 use serde_json::Value;
 use std::fmt::Write as _;
 
-/// (n, d, c, k) → (eager 1t, eager 2t, compile 1t, compile 2t) in ms.
-const PEERS: [((usize, usize, usize, usize), [f64; 4]); 7] = [
+/// (n, d, c, k).
+type Shape = (usize, usize, usize, usize);
+
+/// shape → (eager 1t, eager 2t, compile 1t, compile 2t) in ms.
+const PEERS: [(Shape, [f64; 4]); 7] = [
     ((32, 128, 500, 1), [1.12, 0.99, 0.71, 0.51]),
     ((64, 128, 1000, 1), [2.85, 1.92, 1.88, 1.13]),
     ((256, 512, 1000, 1), [15.2, 10.2, 11.2, 6.11]),

@@ -190,7 +190,7 @@ impl<T: Real> WithSimd for DivInPlace<'_, T> {
             *x = T::vdiv(s, *x, k);
         }
         for x in xt.iter_mut() {
-            *x = *x / self.k;
+            *x /= self.k;
         }
     }
 }
@@ -274,11 +274,10 @@ impl<T: Real> WithSimd for RowDots<'_, T> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         let d = self.w.len();
-        let n = if d == 0 {
-            self.out.len()
-        } else {
-            self.out.len().min(self.xs.len() / d)
-        };
+        let n = self
+            .out
+            .len()
+            .min(self.xs.len().checked_div(d).unwrap_or(usize::MAX));
         let (wh, wt) = T::split::<S>(self.w);
         let tail0 = d - wt.len();
         let mut i0 = 0;
@@ -294,12 +293,12 @@ impl<T: Real> WithSimd for RowDots<'_, T> {
             });
             let mut acc = [T::splat(s, T::ZERO); 16];
             for (j, w) in wh.iter().enumerate() {
-                for b in 0..m {
-                    acc[b] = T::vfma(s, *w, rows[b][j], acc[b]);
+                for (a, row) in acc.iter_mut().zip(&rows).take(m) {
+                    *a = T::vfma(s, *w, row[j], *a);
                 }
             }
-            for b in 0..m {
-                let mut v = T::vsum(s, acc[b]);
+            for (b, a) in acc.iter().enumerate().take(m) {
+                let mut v = T::vsum(s, *a);
                 let x = &self.xs[(i0 + b) * d + tail0..(i0 + b + 1) * d];
                 for (a, c) in wt.iter().zip(x) {
                     v += *a * *c;
@@ -748,7 +747,8 @@ impl<T: Real> WithSimd for ColGrad<'_, T> {
         let (eh, et) = T::split_mut::<S>(self.e);
         let (ph, pt) = T::split::<S>(&self.pc[..len]);
         let (qh, qt) = T::split::<S>(&self.q[..len]);
-        let (vh, vt, uni): (&[T::V<S>], &[T], T::V<S>) = match self.v {
+        type Parts<'r, V, T> = (&'r [V], &'r [T], V);
+        let (vh, vt, uni): Parts<'_, T::V<S>, T> = match self.v {
             VRow::Zero => (&[], &[], T::splat(s, T::ZERO)),
             VRow::Uniform(u) => (&[], &[], T::splat(s, u)),
             VRow::Row(r) => {
@@ -1271,7 +1271,6 @@ mod tests {
                                 x[2] = 0.0;
                                 x[3] = -800.0;
                             }
-                            let xf = back(&x);
                             let shift = 40.0;
                             // the reference sees the same rounded argument x − shift
                             let diffs: Vec<f64> =

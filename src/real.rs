@@ -6,7 +6,7 @@
 //! every vector width.
 
 use core::fmt::{Debug, Display};
-use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 use pulp::Simd;
 
 mod sealed {
@@ -43,6 +43,7 @@ pub trait Real:
     + AddAssign
     + SubAssign
     + MulAssign
+    + DivAssign
     + 'static
 {
     /// Additive identity.
