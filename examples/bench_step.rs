@@ -185,7 +185,11 @@ fn main() {
         let mut seq = [Vec::new(), Vec::new(), Vec::new()];
         let mut par = [Vec::new(), Vec::new(), Vec::new()];
         let mut bw = Vec::new();
+        let mut fwd = Vec::new();
         for _ in 0..rounds {
+            fwd.push(time_ms(&mut || {
+                head.loss(&batch, &mut ws).unwrap();
+            }));
             step.push(time_ms(&mut || {
                 head.forward_backward(&batch, &mut ws).unwrap();
             }));
@@ -198,11 +202,21 @@ fn main() {
             bw.push(time_ms(&mut || probe += stream_sum(&w)));
         }
         let step_ms = median(&mut step);
+        let fwd_ms = median(&mut fwd);
         let mut floor = 0.0;
+        let mut parts = [0.0; 3];
         for j in 0..3 {
             let s = median(&mut seq[j]);
-            floor += if t > 1 { s.min(median(&mut par[j])) } else { s };
+            parts[j] = if t > 1 { s.min(median(&mut par[j])) } else { s };
+            floor += parts[j];
         }
+        eprintln!(
+            "forward only (loss) {fwd_ms:.3} ms vs product X·Wᵀ {:.3} ms; backward {:.3} ms vs products {:.3} + {:.3} ms",
+            parts[0],
+            step_ms - fwd_ms,
+            parts[1],
+            parts[2]
+        );
         let w_bytes = (ck * d * 4) as f64;
         let stream_gbs = w_bytes / (median(&mut bw) * 1e-3) / 1e9;
         // W-sized traffic of the step: the forward product reads W, the
