@@ -62,6 +62,7 @@ mod margin;
 mod margins_io;
 pub mod ops;
 mod real;
+mod storage;
 
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
 pub use error::{Error, Result};
@@ -69,6 +70,9 @@ pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS, SMA
 pub use margin::{margin_target, Branch, MarginConstants, SIN_THETA_FLOOR};
 pub use margins_io::{load_margins_file, parse_margins_file, AdaptiveMargins};
 pub use real::Real;
+pub use storage::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
+/// The `half` crate, for its `f16` and `bf16` types.
+pub use half;
 
 /// The SIMD instruction set pulp dispatches to on this machine: `"avx512"`,
 /// `"avx2"`, `"neon"` or `"scalar"`.
