@@ -209,6 +209,25 @@ impl<T: Real> Workspace<T> {
     /// assert_eq!(ws.grad_weight().len(), 10 * 16);
     /// ```
     pub fn new(head: &ArcFaceHead<T>, capacity: usize) -> Self {
+        Self::build(head, capacity, true)
+    }
+
+    /// Buffers for inference only (`logits_into`, `loss`): no (C·K)×D
+    /// gradient buffer. A training step on it allocates that buffer once.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(1000, 64), 0).unwrap();
+    /// let mut ws = Workspace::inference(&head, 1);
+    /// let mut out = vec![0.0f32; 1000];
+    /// head.logits_into(&[0.5; 64], &mut ws, &mut out).unwrap();
+    /// assert!(ws.grad_weight().is_empty());
+    /// ```
+    pub fn inference(head: &ArcFaceHead<T>, capacity: usize) -> Self {
+        Self::build(head, capacity, false)
+    }
+
+    fn build(head: &ArcFaceHead<T>, capacity: usize, grads: bool) -> Self {
         let (c, k, d) = (
             head.cfg.num_classes,
             head.cfg.num_subcenters,
@@ -226,7 +245,11 @@ impl<T: Real> Workspace<T> {
             xproj: Vec::new(),
             prod: Vec::new(),
             grad_features: Vec::new(),
-            grad_weight: vec![T::ZERO; c * k * d],
+            grad_weight: if grads {
+                vec![T::ZERO; c * k * d]
+            } else {
+                Vec::new()
+            },
             sample_loss: Vec::new(),
             dx_acc: Vec::new(),
             slots: 0,
@@ -872,10 +895,17 @@ impl<T: Real> ArcFaceHead<T> {
 
     fn workspace_for(&self, ws: &Workspace<T>) -> Result<()> {
         if !ws.fits(self) {
-            return Err(Error::Shape {
-                what: "workspace",
-                expected: self.dims().2 * self.cfg.in_channels,
-                got: ws.grad_weight.len(),
+            return Err(Error::InvalidConfig {
+                field: "workspace",
+                reason: format!(
+                    "was made for C = {}, C·K = {}, D = {}; this head has C = {}, C·K = {}, D = {}",
+                    ws.c,
+                    ws.ck,
+                    ws.d,
+                    self.cfg.num_classes,
+                    self.dims().2,
+                    self.cfg.in_channels
+                ),
             });
         }
         self.check_weight()
@@ -935,7 +965,7 @@ impl<T: Real> ArcFaceHead<T> {
     /// ```
     pub fn logits(&self, features: &[T]) -> Result<Vec<T>> {
         let n = self.batch_size(features)?;
-        let mut ws = Workspace::new(self, n);
+        let mut ws = Workspace::inference(self, n);
         let mut out = vec![T::ZERO; n * self.cfg.num_classes];
         self.logits_into(features, &mut ws, &mut out)?;
         Ok(out)
@@ -966,7 +996,7 @@ impl<T: Real> ArcFaceHead<T> {
     /// ```
     pub fn logits_train(&self, features: &[T], labels: &[i64]) -> Result<Vec<T>> {
         let n = self.batch_size(features)?;
-        let mut ws = Workspace::new(self, n);
+        let mut ws = Workspace::inference(self, n);
         let mut out = vec![T::ZERO; n * self.cfg.num_classes];
         self.train_or_infer_logits(features, Some(labels), &mut ws, &mut out)?;
         Ok(out)
@@ -1182,6 +1212,10 @@ impl<T: Real> ArcFaceHead<T> {
         self.products(ws, n);
         let plan = self.plan(n);
 
+        if backward && ws.grad_weight.len() != self.weight.len() {
+            // an inference workspace's first training step
+            ws.grad_weight.resize(self.weight.len(), T::ZERO);
+        }
         self.class_pass(
             ws,
             n,

@@ -334,8 +334,8 @@ fn workspace_of_another_shape_is_refused() {
     let mut ws = Workspace::new(&b, 2);
     assert!(matches!(
         a.forward_backward(&Batch::new(&[0.0; 4], &[0]), &mut ws),
-        Err(Error::Shape {
-            what: "workspace",
+        Err(Error::InvalidConfig {
+            field: "workspace",
             ..
         })
     ));
@@ -412,4 +412,17 @@ fn reductions_relate_as_documented() {
     for ((a, b), c) in gm.iter().zip(&gs).zip(&gn) {
         assert!((3.0 * a - b).abs() < 1e-12 && (b - c).abs() < 1e-12);
     }
+}
+
+#[test]
+fn inference_workspace_serves_logits_and_can_train() {
+    let h = head(3, 2, 2);
+    let mut ws = Workspace::inference(&h, 2);
+    let x = [1.0f32, 0.0, 0.0, 1.0];
+    let mut out = [0.0f32; 6];
+    h.logits_into(&x, &mut ws, &mut out).unwrap();
+    assert_eq!(&out[..], &h.logits(&x).unwrap()[..]);
+    assert!(ws.grad_weight().is_empty());
+    h.forward_backward(&Batch::new(&x, &[0, 2]), &mut ws).unwrap();
+    assert_eq!(ws.grad_weight().len(), 3 * 2 * 2);
 }
