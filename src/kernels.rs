@@ -532,12 +532,13 @@ impl<T: Real> WithSimd for ExpShiftSum<'_, T> {
 
 /// `x = (x / n) · k` for a whole row with one norm `n` (Markstein's
 /// division refinement with `rcp = 1/n`: correctly rounded, as upstream's
-/// division).
+/// division), and with `m`, `m = max(m, x)` in the same sweep.
 pub(crate) struct ScaleDiv<'a, T> {
     pub x: &'a mut [T],
     pub n: T,
     pub rcp: T,
     pub k: T,
+    pub m: Option<&'a mut [T]>,
 }
 impl<T: Real> WithSimd for ScaleDiv<'_, T> {
     type Output = ();
@@ -554,13 +555,31 @@ impl<T: Real> WithSimd for ScaleDiv<'_, T> {
             let e = T::vfma_exact(s, T::vsub(s, zero, q0), n, x);
             T::vmul(s, T::vfma_exact(s, e, r, q0), k)
         };
+        let len = self.x.len();
         let (h, t) = T::split_mut::<S>(self.x);
-        for x in h.iter_mut() {
-            *x = f(*x);
-        }
-        if !t.is_empty() {
-            let v = f(T::load_tail(s, t));
-            T::store_tail(s, t, v);
+        match self.m {
+            None => {
+                for x in h.iter_mut() {
+                    *x = f(*x);
+                }
+                if !t.is_empty() {
+                    let v = f(T::load_tail(s, t));
+                    T::store_tail(s, t, v);
+                }
+            }
+            Some(m) => {
+                let (mh, mt) = T::split_mut::<S>(&mut m[..len]);
+                for (x, m) in h.iter_mut().zip(mh.iter_mut()) {
+                    *x = f(*x);
+                    *m = T::vmax(s, *m, *x);
+                }
+                if !t.is_empty() {
+                    let v = f(T::load_tail(s, t));
+                    T::store_tail(s, t, v);
+                    let mv = T::vmax(s, T::load_tail(s, mt), v);
+                    T::store_tail(s, mt, mv);
+                }
+            }
         }
     }
 }
@@ -961,10 +980,26 @@ mod tests {
                                     n: nn,
                                     rcp: 1.0 / nn,
                                     k,
+                                    m: None,
                                 },
                             );
                             for j in 0..n {
                                 assert_eq!(m[j], (x[j] / nn) * k, "{w:?} n={n} j={j} division");
+                            }
+                            let (mut m2, mut mx) = (x.clone(), y.clone());
+                            run(
+                                w,
+                                ScaleDiv {
+                                    x: &mut m2,
+                                    n: nn,
+                                    rcp: 1.0 / nn,
+                                    k,
+                                    m: Some(&mut mx),
+                                },
+                            );
+                            assert_eq!(m2, m);
+                            for j in 0..n {
+                                assert_eq!(mx[j], y[j].max(m[j]), "{w:?} n={n} fused max");
                             }
                             // exactly parallel one-dimensional vectors stay exactly ±1
                             for v in [3.0 as T, 7.0, 0.1, 1e-30, 1.0 / 3.0] {
@@ -977,6 +1012,7 @@ mod tests {
                                         n: v,
                                         rcp: 1.0 / v,
                                         k: 1.0,
+                                        m: None,
                                     },
                                 );
                                 assert!(p

@@ -24,6 +24,7 @@ use super::{ArcFaceHead, Batch, LossPlan, Workspace, PAR_MIN_ELEMS};
 use crate::kernels::{ColGrad, ExpSumInto, Expand, GapInto, MaxInto, ScaleDiv, SubMax, VRow};
 use crate::margin;
 use crate::real::Real;
+use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
 /// What the pass produces.
@@ -49,6 +50,233 @@ enum VMode {
     Uniform,
     /// Soft targets: V_ic = cw_c·(α·t_ic + β).
     Soft,
+}
+
+/// Where a class's target weights V come from (see [`VMode`]).
+#[derive(Clone, Copy)]
+struct VSource<'a, T> {
+    mode: VMode,
+    cw: Option<&'a [T]>,
+    soft: Option<&'a [T]>,
+    alpha: T,
+    beta: T,
+    c: usize,
+}
+
+impl<'a, T: Real> VSource<'a, T> {
+    fn cw(&self, cl: usize) -> T {
+        self.cw.map_or(T::ONE, |w| w[cl])
+    }
+    /// V of class `cl` for every sample; a row is built in `buf`.
+    fn row<'b>(&self, cl: usize, buf: &'b mut [T]) -> VRow<'b, T> {
+        match self.mode {
+            VMode::Sparse => VRow::Zero,
+            VMode::Uniform => VRow::Uniform(self.cw(cl) * self.beta),
+            VMode::Soft => {
+                let (t, w) = (self.soft.unwrap_or(&[]), self.cw(cl));
+                for (i, v) in buf.iter_mut().enumerate() {
+                    *v = w * (self.alpha * t[i * self.c + cl] + self.beta);
+                }
+                VRow::Row(buf)
+            }
+        }
+    }
+}
+
+/// The samples of each class and their target logits, for patching.
+#[derive(Clone, Copy)]
+struct TargetIdx<'a, T> {
+    start: &'a [u32],
+    list: &'a [u32],
+    val: &'a [T],
+}
+
+impl<T: Real> TargetIdx<'_, T> {
+    #[inline(always)]
+    fn of(&self, cl: usize) -> &[u32] {
+        &self.list[self.start[cl] as usize..self.start[cl + 1] as usize]
+    }
+}
+
+/// Phase 1 over a block of classes (one dispatch for the block).
+struct Phase1<'a, T> {
+    rows: &'a mut [T],
+    kid: &'a mut [T],
+    mpart: &'a mut [T],
+    scr: &'a mut [T],
+    c0: usize,
+    k: usize,
+    n: usize,
+    norm: &'a [T],
+    inv: &'a [T],
+    s: T,
+    targets: Option<TargetIdx<'a, T>>,
+}
+
+impl<T: Real> WithSimd for Phase1<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, sd: S) {
+        let (k, n) = (self.k, self.n);
+        self.mpart.fill(T::from_f64(f64::NEG_INFINITY));
+        for (j, block) in self.rows.chunks_exact_mut(k * n).enumerate() {
+            let cl = self.c0 + j;
+            let mine = self.targets.as_ref().map_or(&[][..], |t| t.of(cl));
+            if k == 1 && mine.is_empty() {
+                // no target in this class: scale and take the max in one sweep
+                ScaleDiv {
+                    x: &mut *block,
+                    n: self.norm[cl],
+                    rcp: self.inv[cl],
+                    k: self.s,
+                    m: Some(&mut *self.mpart),
+                }
+                .with_simd(sd);
+                continue;
+            }
+            if k == 1 {
+                ScaleDiv {
+                    x: &mut *block,
+                    n: self.norm[cl],
+                    rcp: self.inv[cl],
+                    k: self.s,
+                    m: None,
+                }
+                .with_simd(sd);
+            } else {
+                SubMax {
+                    rows: &*block,
+                    norms: &self.norm[cl * k..(cl + 1) * k],
+                    rcps: &self.inv[cl * k..(cl + 1) * k],
+                    k: self.s,
+                    out: &mut self.scr[..n],
+                    kidx: &mut self.kid[j * n..(j + 1) * n],
+                }
+                .with_simd(sd);
+                block[..n].copy_from_slice(&self.scr[..n]);
+            }
+            if let Some(t) = &self.targets {
+                for &i in mine {
+                    block[i as usize] = t.val[i as usize];
+                }
+            }
+            MaxInto {
+                m: &mut *self.mpart,
+                x: &block[..n],
+            }
+            .with_simd(sd);
+        }
+    }
+}
+
+/// Phase 2 over a block of classes.
+struct Phase2<'a, T> {
+    rows: &'a mut [T],
+    spart: &'a mut [T],
+    gpart: &'a mut [T],
+    vbuf: &'a mut [T],
+    c0: usize,
+    k: usize,
+    n: usize,
+    m: &'a [T],
+    v: VSource<'a, T>,
+}
+
+impl<T: Real> WithSimd for Phase2<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, sd: S) {
+        let (k, n) = (self.k, self.n);
+        self.spart.fill(T::ZERO);
+        self.gpart.fill(T::ZERO);
+        for (j, block) in self.rows.chunks_exact_mut(k * n).enumerate() {
+            let z = &mut block[..n];
+            let v = self.v.row(self.c0 + j, &mut *self.vbuf);
+            if !matches!(v, VRow::Zero) {
+                GapInto {
+                    gap: &mut *self.gpart,
+                    v,
+                    m: self.m,
+                    z: &*z,
+                }
+                .with_simd(sd);
+            }
+            ExpSumInto {
+                z,
+                m: self.m,
+                sum: &mut *self.spart,
+            }
+            .with_simd(sd);
+        }
+    }
+}
+
+/// Phase 4 over a block of classes.
+struct Phase4<'a, T> {
+    rows: &'a mut [T],
+    kid: &'a [T],
+    g: &'a mut [T],
+    vbuf: &'a mut [T],
+    c0: usize,
+    k: usize,
+    n: usize,
+    pc: &'a [T],
+    q: &'a [T],
+    inv: &'a [T],
+    targets: TargetIdx<'a, T>,
+    v: VSource<'a, T>,
+}
+
+impl<T: Real> WithSimd for Phase4<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, sd: S) {
+        let (k, n) = (self.k, self.n);
+        for (j, block) in self.rows.chunks_exact_mut(k * n).enumerate() {
+            let cl = self.c0 + j;
+            let v = self.v.row(cl, &mut *self.vbuf);
+            if k == 1 {
+                let w = self.inv[cl];
+                ColGrad {
+                    e: &mut block[..n],
+                    pc: self.pc,
+                    q: self.q,
+                    v,
+                    w,
+                }
+                .with_simd(sd);
+                for &i in self.targets.of(cl) {
+                    block[i as usize] = self.targets.val[i as usize] * w;
+                }
+            } else {
+                let g = &mut self.g[..n];
+                g.copy_from_slice(&block[..n]);
+                ColGrad {
+                    e: &mut *g,
+                    pc: self.pc,
+                    q: self.q,
+                    v,
+                    w: T::ONE,
+                }
+                .with_simd(sd);
+                for &i in self.targets.of(cl) {
+                    g[i as usize] = self.targets.val[i as usize];
+                }
+                let kd = &self.kid[j * n..(j + 1) * n];
+                for (jj, out) in block.chunks_exact_mut(n).enumerate() {
+                    let w = self.inv[cl * k + jj];
+                    Expand {
+                        out,
+                        g: &*g,
+                        kidx: kd,
+                        j: T::from_f64(jj as f64),
+                        w,
+                    }
+                    .with_simd(sd);
+                }
+            }
+        }
+    }
 }
 
 /// Runs `f(chunk, rows, kidx, partial, scratch)` over class blocks, in
@@ -137,46 +365,29 @@ impl<T: Real> ArcFaceHead<T> {
         let (row_chunk, kid_chunk) = (cpc * k * n, if k > 1 { cpc * n } else { 1 });
         let kid_len = if k > 1 { c * n } else { slots };
         let (norm, inv) = (&self.norm[..], &self.inv_norm[..]);
-        let targets = labels.is_some();
-        let neg_inf = T::from_f64(f64::NEG_INFINITY);
 
         // phase 1: scaled cosines (sub-centre max), target logits, row max
         {
-            let (start, list, zt) = (&ws.cls_start[..], &ws.cls_list[..], &ws.zt[..n]);
+            let targets = labels.map(|_| TargetIdx {
+                start: &ws.cls_start[..],
+                list: &ws.cls_list[..],
+                val: &ws.zt[..n],
+            });
             let phase1 =
                 |ch: usize, rows: &mut [T], kid: &mut [T], part: &mut [T], scr: &mut [T]| {
-                    let mpart = &mut part[..n];
-                    mpart.fill(neg_inf);
-                    for (j, block) in rows.chunks_exact_mut(k * n).enumerate() {
-                        let cl = ch * cpc + j;
-                        if k == 1 {
-                            arch.dispatch(ScaleDiv {
-                                x: block,
-                                n: norm[cl],
-                                rcp: inv[cl],
-                                k: s,
-                            });
-                        } else {
-                            arch.dispatch(SubMax {
-                                rows: block,
-                                norms: &norm[cl * k..(cl + 1) * k],
-                                rcps: &inv[cl * k..(cl + 1) * k],
-                                k: s,
-                                out: &mut scr[..n],
-                                kidx: &mut kid[j * n..(j + 1) * n],
-                            });
-                            block[..n].copy_from_slice(&scr[..n]);
-                        }
-                        if targets {
-                            for &i in &list[start[cl] as usize..start[cl + 1] as usize] {
-                                block[i as usize] = zt[i as usize];
-                            }
-                        }
-                        arch.dispatch(MaxInto {
-                            m: &mut *mpart,
-                            x: &block[..n],
-                        });
-                    }
+                    arch.dispatch(Phase1 {
+                        rows,
+                        kid,
+                        mpart: &mut part[..n],
+                        scr,
+                        c0: ch * cpc,
+                        k,
+                        n,
+                        norm,
+                        inv,
+                        s,
+                        targets,
+                    });
                 };
             for_blocks(
                 slots,
@@ -222,50 +433,31 @@ impl<T: Real> ArcFaceHead<T> {
         };
         let cw_of = |cl: usize| cw.map_or(T::ONE, |w| w[cl]);
         // V of class `cl` for every sample, built in `buf` when it varies
-        let vrow = |cl: usize, buf: &mut [T]| -> VRow<'static, T> {
-            match vmode {
-                VMode::Sparse => VRow::Zero,
-                VMode::Uniform => VRow::Uniform(cw_of(cl) * beta),
-                VMode::Soft => {
-                    let (t, w) = (soft.unwrap_or(&[]), cw_of(cl));
-                    for (i, v) in buf.iter_mut().enumerate() {
-                        *v = w * (alpha * t[i * c + cl] + beta);
-                    }
-                    VRow::Zero
-                }
-            }
+        let vsrc = VSource {
+            mode: vmode,
+            cw,
+            soft,
+            alpha,
+            beta,
+            c,
         };
-
         // phase 2: exponentials, their sums, the soft loss terms
         {
             let m = &ws.m[..n];
             let phase2 =
                 |ch: usize, rows: &mut [T], _kid: &mut [T], part: &mut [T], scr: &mut [T]| {
                     let (spart, gpart) = part.split_at_mut(n);
-                    spart.fill(T::ZERO);
-                    gpart.fill(T::ZERO);
-                    let vbuf = &mut scr[..n];
-                    for (j, block) in rows.chunks_exact_mut(k * n).enumerate() {
-                        let cl = ch * cpc + j;
-                        let z = &mut block[..n];
-                        let v = vrow(cl, vbuf);
-                        let v = if vmode == VMode::Soft {
-                            VRow::Row(&*vbuf)
-                        } else {
-                            v
-                        };
-                        arch.dispatch(GapInto {
-                            gap: &mut *gpart,
-                            v,
-                            m,
-                            z: &*z,
-                        });
-                        arch.dispatch(ExpSumInto {
-                            z,
-                            m,
-                            sum: &mut *spart,
-                        });
-                    }
+                    arch.dispatch(Phase2 {
+                        rows,
+                        spart,
+                        gpart: &mut gpart[..n],
+                        vbuf: &mut scr[..n],
+                        c0: ch * cpc,
+                        k,
+                        n,
+                        m,
+                        v: vsrc,
+                    });
                 };
             for_blocks(
                 slots,
@@ -330,56 +522,28 @@ impl<T: Real> ArcFaceHead<T> {
         }
 
         // phase 4: G' over the products, to the arg-max sub-centres
-        let (start, list) = (&ws.cls_start[..], &ws.cls_list[..]);
-        let (pc, q, gt) = (&ws.pc[..n], &ws.q[..n], &ws.gt[..n]);
+        let targets = TargetIdx {
+            start: &ws.cls_start[..],
+            list: &ws.cls_list[..],
+            val: &ws.gt[..n],
+        };
+        let (pc, q) = (&ws.pc[..n], &ws.q[..n]);
         let phase4 = |ch: usize, rows: &mut [T], kid: &mut [T], _part: &mut [T], scr: &mut [T]| {
             let (g, vbuf) = scr.split_at_mut(n);
-            for (j, block) in rows.chunks_exact_mut(k * n).enumerate() {
-                let cl = ch * cpc + j;
-                let v = vrow(cl, vbuf);
-                let v = if vmode == VMode::Soft {
-                    VRow::Row(&*vbuf)
-                } else {
-                    v
-                };
-                let mine = &list[start[cl] as usize..start[cl + 1] as usize];
-                if k == 1 {
-                    let w = inv[cl];
-                    arch.dispatch(ColGrad {
-                        e: &mut block[..n],
-                        pc,
-                        q,
-                        v,
-                        w,
-                    });
-                    for &i in mine {
-                        block[i as usize] = gt[i as usize] * w;
-                    }
-                } else {
-                    g.copy_from_slice(&block[..n]);
-                    arch.dispatch(ColGrad {
-                        e: &mut *g,
-                        pc,
-                        q,
-                        v,
-                        w: T::ONE,
-                    });
-                    for &i in mine {
-                        g[i as usize] = gt[i as usize];
-                    }
-                    for (jj, out) in block.chunks_exact_mut(n).enumerate() {
-                        let kd = &kid[j * n..(j + 1) * n];
-                        let w = inv[cl * k + jj];
-                        arch.dispatch(Expand {
-                            out,
-                            g: &*g,
-                            kidx: kd,
-                            j: T::from_f64(jj as f64),
-                            w,
-                        });
-                    }
-                }
-            }
+            arch.dispatch(Phase4 {
+                rows,
+                kid: &*kid,
+                g,
+                vbuf: &mut vbuf[..n],
+                c0: ch * cpc,
+                k,
+                n,
+                pc,
+                q,
+                inv,
+                targets,
+                v: vsrc,
+            });
         };
         for_blocks(
             slots,
