@@ -53,6 +53,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod config;
 mod error;
 mod gemm;
@@ -61,18 +62,29 @@ pub(crate) mod kernels;
 mod margin;
 mod margins_io;
 pub mod ops;
+mod optim;
 mod real;
 mod storage;
+mod train;
 
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
 pub use error::{Error, Result};
+/// The `half` crate, for its `f16` and `bf16` types.
+pub use half;
 pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS, SMALL_BATCH};
 pub use margin::{margin_target, Branch, MarginConstants, SIN_THETA_FLOOR};
 pub use margins_io::{load_margins_file, parse_margins_file, AdaptiveMargins};
 pub use real::Real;
 pub use storage::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
-/// The `half` crate, for its `f16` and `bf16` types.
-pub use half;
+
+pub use checkpoint::{
+    load_head, load_optimizer, optimizer_path, save_head, save_optimizer, Checkpoint, WeightDtype,
+    METADATA_KEY, WEIGHT_KEY,
+};
+pub use optim::{AdamW, LrSchedule, LrScheduler, Optimizer, OptimizerConfig, Sgd};
+pub use train::{
+    evaluate, Dataset, EpochInfo, EvalMetrics, Event, StepInfo, TrainConfig, TrainReport, Trainer,
+};
 
 /// The SIMD instruction set pulp dispatches to on this machine: `"avx512"`,
 /// `"avx2"`, `"neon"` or `"scalar"`.
