@@ -61,6 +61,14 @@ pub enum Error {
         /// Column of the value.
         col: usize,
     },
+    /// Finite values whose size the working precision cannot carry: a row
+    /// whose norm overflows, or a loss or gradient that does.
+    Overflow {
+        /// Which array or result (`features`, `weight`, `loss`, `gradient`).
+        what: &'static str,
+        /// The row concerned (0 for a scalar).
+        row: usize,
+    },
     /// `use_soft = true` but no soft targets were given (deviation D4).
     MissingSoftTargets,
     /// A margins file could not be parsed (deviation D10).
@@ -90,7 +98,7 @@ pub enum Error {
         epoch: usize,
         /// 1-based step within that epoch.
         step: usize,
-        /// What was not finite: `"loss"` or `"weight update"`.
+        /// What was not finite: `"loss"`, `"gradient"` or `"weight update"`.
         what: &'static str,
         /// The offending value (the loss, or the first bad updated weight).
         value: f64,
@@ -139,6 +147,10 @@ impl fmt::Display for Error {
                     "`{what}` holds a NaN or infinite value at row {row}, column {col}"
                 )
             }
+            Error::Overflow { what, row } => write!(
+                f,
+                "`{what}` overflows the working precision at row {row}; scale the inputs down or use f64"
+            ),
             Error::MissingSoftTargets => write!(
                 f,
                 "the loss has use_soft = true but the batch has no soft targets (gt_score)"

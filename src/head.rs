@@ -466,19 +466,19 @@ pub struct ArcFaceHead<T: Real> {
     /// 1 / ‖w_r‖ where ‖w_r‖ > eps, else 0: the projection factor.
     proj: Vec<T>,
     /// First weight row holding a non-finite value, if any.
-    bad_row: Option<(usize, usize)>,
+    bad_row: Option<Error>,
     arch: pulp::Arch,
     threads: Threads,
 }
 
 /// $\max(\lVert v\rVert, \epsilon)$, and whether $\lVert v\rVert > \epsilon$, from the
 /// row's sum of squares `ss`, overflow-safe; `Err(col)` names a non-finite entry.
-fn clamped_norm<T: Real>(ss: T, v: &[T]) -> core::result::Result<(T, bool), usize> {
+fn clamped_norm<T: Real>(ss: T, v: &[T]) -> core::result::Result<(T, bool), NormError> {
     let norm = if ss.is_finite_() {
         ss.sqrt_()
     } else {
         if let Some(col) = v.iter().position(|x| !x.is_finite_()) {
-            return Err(col);
+            return Err(NormError::NonFinite(col));
         }
         // overflow of the squares: scale by the largest magnitude
         let amax = v
@@ -490,11 +490,31 @@ fn clamped_norm<T: Real>(ss: T, v: &[T]) -> core::result::Result<(T, bool), usiz
         });
         amax * s.sqrt_()
     };
+    if !norm.is_finite_() {
+        return Err(NormError::Overflow);
+    }
     let eps = T::from_f64(NORM_EPS);
     if norm > eps {
         Ok((norm, true))
     } else {
         Ok((eps, false))
+    }
+}
+
+/// Why a row has no usable norm.
+enum NormError {
+    /// A NaN or infinity at this column.
+    NonFinite(usize),
+    /// Finite entries whose norm exceeds the working precision.
+    Overflow,
+}
+
+impl NormError {
+    fn into_error(self, what: &'static str, row: usize) -> Error {
+        match self {
+            NormError::NonFinite(col) => Error::NonFinite { what, row, col },
+            NormError::Overflow => Error::Overflow { what, row },
+        }
     }
 }
 
@@ -564,6 +584,7 @@ impl<T: Real> ArcFaceHead<T> {
             cfg,
         };
         head.check_margins_fit(&margins)?;
+        head.check_loss_fits()?;
         head.install_margins(margins);
         head.set_weight(&weight)?;
         Ok(head)
@@ -641,13 +662,8 @@ impl<T: Real> ArcFaceHead<T> {
             });
         }
         for (r, row) in w.chunks_exact(d).enumerate() {
-            if let Some(col) = row.iter().position(|v| !v.is_finite_()) {
-                return Err(Error::NonFinite {
-                    what: "weight",
-                    row: r,
-                    col,
-                });
-            }
+            let ss = self.arch.dispatch(crate::kernels::SumSq { x: row });
+            clamped_norm(ss, row).map_err(|e| e.into_error("weight", r))?;
         }
         self.weight.clear();
         self.weight.extend_from_slice(w);
@@ -688,13 +704,45 @@ impl<T: Real> ArcFaceHead<T> {
                 got: grad.len(),
             });
         }
-        for (i, (w, g)) in self.weight.iter().zip(grad).enumerate() {
-            if !(*w - lr * *g).is_finite_() {
-                return Err(Error::NonFinite {
-                    what: "weight",
-                    row: i / d,
-                    col: i % d,
+        // check every updated row (values and norm) before changing anything
+        for (r, (w, g)) in self
+            .weight
+            .chunks_exact(d)
+            .zip(grad.chunks_exact(d))
+            .enumerate()
+        {
+            let mut ss = T::ZERO;
+            for (col, (w, g)) in w.iter().zip(g).enumerate() {
+                let v = *w - lr * *g;
+                if !v.is_finite_() {
+                    return Err(Error::NonFinite {
+                        what: "weight",
+                        row: r,
+                        col,
+                    });
+                }
+                ss += v * v;
+            }
+            if !ss.is_finite_() {
+                // the squares overflow: measure the norm with scaling
+                let amax = w.iter().zip(g).fold(T::ZERO, |m, (w, g)| {
+                    let v = (*w - lr * *g).abs_();
+                    if v > m {
+                        v
+                    } else {
+                        m
+                    }
                 });
+                let s = w.iter().zip(g).fold(T::ZERO, |a, (w, g)| {
+                    let y = (*w - lr * *g) / amax;
+                    a + y * y
+                });
+                if !(amax * s.sqrt_()).is_finite_() {
+                    return Err(Error::Overflow {
+                        what: "weight",
+                        row: r,
+                    });
+                }
             }
         }
         for (w, g) in self.weight.iter_mut().zip(grad) {
@@ -705,12 +753,8 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     fn check_weight(&self) -> Result<()> {
-        match self.bad_row {
-            Some((row, col)) => Err(Error::NonFinite {
-                what: "weight",
-                row,
-                col,
-            }),
+        match &self.bad_row {
+            Some(e) => Err(e.clone()),
             None => Ok(()),
         }
     }
@@ -732,9 +776,9 @@ impl<T: Real> ArcFaceHead<T> {
                     self.inv_norm[r] = inv;
                     self.proj[r] = if above { inv } else { T::ZERO };
                 }
-                Err(col) => {
+                Err(e) => {
                     if self.bad_row.is_none() {
-                        self.bad_row = Some((r, col));
+                        self.bad_row = Some(e.into_error("weight", r));
                     }
                 }
             }
@@ -806,11 +850,38 @@ impl<T: Real> ArcFaceHead<T> {
         let limit = T::MAX.to_f64() / 8.0;
         for (class, &m) in margins.iter().enumerate() {
             let k = MarginConstants::new(m);
-            if self.cfg.scale.abs() * (2.0 + k.sinm_m.abs()) > limit {
+            let s = self.cfg.scale.abs().max(1.0);
+            if m.abs() > limit || s * (2.0 + k.sinm_m.abs()) > limit {
                 return Err(crate::config::invalid(
                     "margins",
                     format!(
                         "of class {class} ({m}) times the scale overflows {}",
+                        T::NAME
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The loss's weights must leave room in T: |loss_weight|, every class
+    /// weight and their product with the scale stay well inside its range.
+    fn check_loss_fits(&self) -> Result<()> {
+        let limit = T::MAX.to_f64().sqrt();
+        let l = &self.cfg.loss;
+        let cw_max = l
+            .class_weight
+            .as_ref()
+            .map_or(1.0, |w| w.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+        for (field, v) in [
+            ("loss_weight", l.loss_weight.abs()),
+            ("class_weight", cw_max),
+        ] {
+            if v * self.cfg.scale.abs().max(1.0) > limit {
+                return Err(crate::config::invalid(
+                    field,
+                    format!(
+                        "is {v}: times the scale it leaves no range for the loss in {}",
                         T::NAME
                     ),
                 ));
@@ -858,12 +929,17 @@ impl<T: Real> ArcFaceHead<T> {
             d,
             out: &mut ws.inv_x[..n],
         });
+        // rows whose norm overflows T are normalised in two steps below
+        let mut huge = false;
         for (i, row) in features.chunks_exact(d).enumerate() {
-            let (norm, above) = clamped_norm(ws.inv_x[i], row).map_err(|col| Error::NonFinite {
-                what: "features",
-                row: i,
-                col,
-            })?;
+            let (norm, above) = match clamped_norm(ws.inv_x[i], row) {
+                Ok(v) => v,
+                Err(NormError::Overflow) => {
+                    huge = true;
+                    (T::from_f64(f64::INFINITY), true)
+                }
+                Err(e) => return Err(e.into_error("features", i)),
+            };
             ws.inv_x[i] = norm;
             ws.xproj[i] = if above { T::ONE } else { T::ZERO };
         }
@@ -873,6 +949,28 @@ impl<T: Real> ArcFaceHead<T> {
             d,
             k: &ws.inv_x[..n],
         });
+        if huge {
+            // x̂ = (x / max|x|) / ‖x / max|x|‖: finite, and 1/‖x‖ rounds to 0
+            for (i, (src, dst)) in features
+                .chunks_exact(d)
+                .zip(ws.xn.chunks_exact_mut(d))
+                .enumerate()
+            {
+                if ws.inv_x[i].is_finite_() {
+                    continue;
+                }
+                let amax = src
+                    .iter()
+                    .fold(T::ZERO, |m, x| if x.abs_() > m { x.abs_() } else { m });
+                let mut ss = T::ZERO;
+                for (o, x) in dst.iter_mut().zip(src) {
+                    *o = *x / amax;
+                    ss += *o * *o;
+                }
+                let norm = ss.sqrt_();
+                dst.iter_mut().for_each(|o| *o /= norm);
+            }
+        }
         for v in &mut ws.inv_x[..n] {
             *v = T::ONE / *v;
         }
@@ -1232,30 +1330,43 @@ impl<T: Real> ArcFaceHead<T> {
             Reduction::Mean => total / T::from_f64(n as f64),
             Reduction::Sum | Reduction::None => total,
         };
+        if !value.is_finite_() {
+            // finite inputs whose loss the working precision cannot hold
+            return Err(Error::Overflow {
+                what: "loss",
+                row: 0,
+            });
+        }
         if !backward {
             return Ok(value);
         }
 
-        if n <= SMALL_BATCH {
-            self.backward_small(ws, n, threads);
+        let probe_w = if n <= SMALL_BATCH {
+            self.backward_small(ws, n, threads)
         } else {
-            self.backward_gemm(ws, n, threads);
-        }
+            self.backward_gemm(ws, n, threads)
+        };
         // the normalisation Jacobian of each feature row
-        self.arch.dispatch(ProjectRows {
+        let probe_x = self.arch.dispatch(ProjectRows {
             g: &mut ws.grad_features[..n * d],
             v: &ws.xn[..n * d],
             d,
             a: Some(&ws.inv_x[..n]),
             c: &ws.xproj[..n],
         });
+        if probe_w != T::ZERO || probe_x != T::ZERO {
+            return Err(Error::Overflow {
+                what: "gradient",
+                row: 0,
+            });
+        }
         ws.grad_n = n;
         Ok(value)
     }
 
     /// Large batches: ∂L/∂x̂ = G'W and G'ᵀX̂ through faer, then the weight
     /// rows' normalisation Jacobian in one pass over W and ∂W.
-    fn backward_gemm(&self, ws: &mut Workspace<T>, n: usize, threads: usize) {
+    fn backward_gemm(&self, ws: &mut Workspace<T>, n: usize, threads: usize) -> T {
         let (_, _, ck, d) = self.dims();
         let gt = &ws.prod[..ck * n];
         gemm::gt_w(
@@ -1285,15 +1396,16 @@ impl<T: Real> ArcFaceHead<T> {
                 d,
                 a: None,
                 c: &proj[r0..r0 + rows],
-            });
+            })
         };
         if slots > 1 {
             ws.grad_weight
                 .par_chunks_mut(rows_per * d)
                 .enumerate()
-                .for_each(|(ch, g)| body(ch, g));
+                .map(|(ch, g)| body(ch, g))
+                .reduce(|| T::ZERO, |a, b| a + b)
         } else {
-            body(0, &mut ws.grad_weight);
+            body(0, &mut ws.grad_weight)
         }
     }
 
@@ -1303,7 +1415,7 @@ impl<T: Real> ArcFaceHead<T> {
     /// $w_r$, and $\partial \hat X_i \mathrel{+}= g_i w_r$ into per-thread
     /// accumulators summed in a fixed order (deterministic per thread count).
     /// W is read once and ∂W written once, instead of twice and three times.
-    fn backward_small(&self, ws: &mut Workspace<T>, n: usize, threads: usize) {
+    fn backward_small(&self, ws: &mut Workspace<T>, n: usize, threads: usize) -> T {
         let (_, _, ck, d) = self.dims();
         let slots = if threads > 1 && ck * d >= PAR_MIN_ELEMS {
             threads.min(ws.slots)
@@ -1329,18 +1441,19 @@ impl<T: Real> ArcFaceHead<T> {
                 n,
                 gw,
                 acc,
-            });
+            })
         };
         let acc = &mut ws.dx_acc[..slots * n * d];
-        if slots > 1 {
+        let probe = if slots > 1 {
             ws.grad_weight
                 .par_chunks_mut(rows_per * d)
                 .zip(acc.par_chunks_mut(n * d))
                 .enumerate()
-                .for_each(|(chunk, (gw, a))| body(chunk, gw, a));
+                .map(|(chunk, (gw, a))| body(chunk, gw, a))
+                .reduce(|| T::ZERO, |a, b| a + b)
         } else {
-            body(0, &mut ws.grad_weight, &mut acc[..n * d]);
-        }
+            body(0, &mut ws.grad_weight, &mut acc[..n * d])
+        };
         let gf = &mut ws.grad_features[..n * d];
         gf.copy_from_slice(&acc[..n * d]);
         for part in acc[n * d..].chunks_exact(n * d) {
@@ -1348,5 +1461,6 @@ impl<T: Real> ArcFaceHead<T> {
                 *a += *b;
             }
         }
+        probe
     }
 }

@@ -97,11 +97,13 @@ pub(crate) struct ProjectRows<'a, T> {
     pub c: &'a [T],
 }
 impl<T: Real> WithSimd for ProjectRows<'_, T> {
-    type Output = ();
+    /// The finiteness probe of [`ProjectOut`], summed over the rows.
+    type Output = T;
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    fn with_simd<S: Simd>(self, s: S) -> T {
+        let mut probe = T::ZERO;
         if self.d == 0 {
-            return;
+            return probe;
         }
         for (i, (g, v)) in self
             .g
@@ -110,7 +112,7 @@ impl<T: Real> WithSimd for ProjectRows<'_, T> {
             .enumerate()
         {
             let a = self.a.map_or(T::ONE, |a| a[i]);
-            ProjectOut {
+            probe += ProjectOut {
                 g,
                 v,
                 a,
@@ -118,6 +120,7 @@ impl<T: Real> WithSimd for ProjectRows<'_, T> {
             }
             .with_simd(s);
         }
+        probe
     }
 }
 
@@ -210,9 +213,11 @@ pub(crate) struct ProjectOut<'a, T> {
     pub c: T,
 }
 impl<T: Real> WithSimd for ProjectOut<'_, T> {
-    type Output = ();
+    /// A finiteness probe: `Σ 0·g` over the results, 0 unless one of them
+    /// is NaN or infinite.
+    type Output = T;
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    fn with_simd<S: Simd>(self, s: S) -> T {
         let n = self.g.len().min(self.v.len());
         let coef = if self.c == T::ZERO {
             T::ZERO
@@ -229,12 +234,18 @@ impl<T: Real> WithSimd for ProjectOut<'_, T> {
         let (vh, vt) = T::split::<S>(&self.v[..n]);
         let a = T::splat(s, self.a);
         let nc = T::splat(s, -coef);
+        let zero = T::splat(s, T::ZERO);
+        let mut probe = zero;
         for (g, v) in gh.iter_mut().zip(vh) {
             *g = T::vmul(s, a, T::vfma(s, nc, *v, *g));
+            probe = T::vfma(s, *g, zero, probe);
         }
+        let mut p = T::vsum(s, probe);
         for (g, v) in gt.iter_mut().zip(vt) {
             *g = self.a * (*g - coef * *v);
+            p += *g * T::ZERO;
         }
+        p
     }
 }
 
@@ -357,12 +368,14 @@ pub(crate) struct SmallBackward<'a, T> {
     pub acc: &'a mut [T],
 }
 impl<T: Real> WithSimd for SmallBackward<'_, T> {
-    type Output = ();
+    /// The finiteness probe of the weight-gradient rows (see [`ProjectOut`]).
+    type Output = T;
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    fn with_simd<S: Simd>(self, s: S) -> T {
         let (d, n) = (self.d, self.n.min(16));
+        let mut probe = T::ZERO;
         if d == 0 {
-            return;
+            return probe;
         }
         let mut g = [T::ZERO; 16];
         for (j, (dw, w)) in self
@@ -387,7 +400,7 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
                 g: &g[..n],
             }
             .with_simd(s);
-            ProjectOut {
+            probe += ProjectOut {
                 g: dw,
                 v: w,
                 a: T::ONE,
@@ -405,6 +418,7 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
                 }
             }
         }
+        probe
     }
 }
 

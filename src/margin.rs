@@ -67,10 +67,18 @@ pub(crate) struct MarginT<T> {
 
 impl<T: Real> MarginT<T> {
     pub fn from_f64(k: &MarginConstants) -> Self {
+        // a margin beyond T's range only enters through cos/sin(θ + m):
+        // reduce it modulo 2π so that it stays finite; s = m sin m saturates
+        let lim = T::MAX.to_f64();
+        let m = if k.margin.abs() > lim {
+            k.margin.rem_euclid(core::f64::consts::TAU)
+        } else {
+            k.margin
+        };
         Self {
-            m: T::from_f64(k.margin),
+            m: T::from_f64(m),
             threshold: T::from_f64(k.threshold),
-            sinm_m: T::from_f64(k.sinm_m),
+            sinm_m: T::from_f64(k.sinm_m.clamp(-lim, lim)),
         }
     }
 }

@@ -101,11 +101,23 @@ pub fn load_margins_file(
         message: e.to_string(),
     })?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
+        // count line ends as the parser does: "\r\n", "\r" and "\n"
+        let ok = &bytes[..e.valid_up_to()];
+        let mut line = 1;
+        let mut i = 0;
+        while i < ok.len() {
+            match ok[i] {
+                b'\n' => line += 1,
+                b'\r' => {
+                    line += 1;
+                    if ok.get(i + 1) == Some(&b'\n') {
+                        i += 1;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
         file_err(line, "is not valid UTF-8".into())
     })?;
     parse_margins_file(text, num_classes)
@@ -219,7 +231,13 @@ impl AdaptiveMargins {
         if labels.is_empty() {
             return Err(bad("no labels were given".into()));
         }
-        let mut counts = vec![0u64; num_classes];
+        let mut counts: Vec<u64> = Vec::new();
+        counts.try_reserve_exact(num_classes).map_err(|_| {
+            bad(format!(
+                "num_classes = {num_classes} does not fit in memory"
+            ))
+        })?;
+        counts.resize(num_classes, 0);
         for (sample, &label) in labels.iter().enumerate() {
             if label < 0 || label as u64 >= num_classes as u64 {
                 return Err(Error::LabelOutOfRange {

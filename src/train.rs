@@ -610,14 +610,14 @@ impl<T: Real> Trainer<T> {
     /// permutation.
     ///
     /// ```
-    /// use arcface::{ArcFaceHead, Dataset, Error, HeadConfig, LossConfig, TrainConfig, Trainer};
-    /// // a loss weight so large that the loss overflows f32
-    /// let cfg = HeadConfig::new(2, 2).with_loss(LossConfig::cross_entropy().with_loss_weight(1e38));
-    /// let head = ArcFaceHead::<f32>::new(cfg, 0).unwrap();
+    /// use arcface::{ArcFaceHead, Dataset, Error, HeadConfig, LrSchedule, TrainConfig, Trainer};
+    /// // a learning rate so large that the first update overflows f32
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(2, 2), 0).unwrap();
     /// let before = head.weight().to_vec();
-    /// let mut t = Trainer::new(head, TrainConfig::default()).unwrap();
+    /// let cfg = TrainConfig { lr: 1e38, schedule: LrSchedule::Constant, ..TrainConfig::default() };
+    /// let mut t = Trainer::new(head, cfg).unwrap();
     /// let err = t.fit(Dataset::new(&[1.0, 0.0, 0.0, 1.0], &[1, 0]), None, |_| std::ops::ControlFlow::Continue(()));
-    /// assert!(matches!(err, Err(Error::Diverged { epoch: 1, step: 1, what: "loss", .. })));
+    /// assert!(matches!(err, Err(Error::Diverged { epoch: 1, step: 1, .. })));
     /// assert_eq!(t.head().weight(), &before[..]);
     /// ```
     pub fn fit<F>(
@@ -714,7 +714,19 @@ impl<T: Real> Trainer<T> {
                 } else {
                     None
                 };
-                let loss = self.head.forward_backward(&batch, &mut self.ws)?.to_f64();
+                let loss = match self.head.forward_backward(&batch, &mut self.ws) {
+                    Ok(l) => l.to_f64(),
+                    // finite data whose loss or gradient f32 cannot hold
+                    Err(Error::Overflow { what, .. }) => {
+                        return Err(Error::Diverged {
+                            epoch,
+                            step,
+                            what,
+                            value: f64::INFINITY,
+                        })
+                    }
+                    Err(e) => return Err(e),
+                };
                 if !loss.is_finite() {
                     return Err(Error::Diverged {
                         epoch,
