@@ -1,23 +1,40 @@
 //! The three matrix products of a step, through faer. All operands are
 //! row-major slices; transposes are free views.
+//!
+//! With more than one thread, each product is split by hand into contiguous
+//! blocks of the long (C·K) dimension, one sequential faer product per
+//! thread: faer's own parallel split of these thin shapes is slower than one
+//! thread for the ∂X̂ product (its output is only N×D), and no faster for the
+//! others (measured with `examples/bench_step.rs`). The blocks of ∂X̂ are
+//! partial sums, added in block order: the same thread count always gives
+//! the same bits.
 
 use crate::real::Real;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
 
-/// Products below this many flops run on one thread: faer's parallel split
-/// costs more than it saves there (see `notes/perf-anchors.md`)...
+/// Products below this many flops run on one thread...
 pub(crate) const PAR_MIN_FLOPS: f64 = 48e6;
-/// ...unless they stream a large operand: a matrix-vector product is bound by
-/// memory bandwidth, which a second core does raise.
+/// ...unless they stream a large operand (memory-bound products).
 pub(crate) const PAR_MIN_BYTES: usize = 4 << 20;
 
-pub(crate) fn par_for(flops: f64, big_operand_bytes: usize, threads: usize) -> Par {
+/// How many blocks to split a product over `r` rows into.
+pub(crate) fn blocks_for(flops: f64, big_operand_bytes: usize, r: usize, threads: usize) -> usize {
     if threads > 1 && (flops >= PAR_MIN_FLOPS || big_operand_bytes >= PAR_MIN_BYTES) {
-        Par::rayon(threads)
+        threads.min(r.max(1))
     } else {
-        Par::Seq
+        1
     }
+}
+
+fn blocks<T: Real>(n: usize, d: usize, r: usize, threads: usize) -> usize {
+    blocks_for(
+        2.0 * (n * d * r) as f64,
+        r * d * core::mem::size_of::<T>(),
+        r,
+        threads,
+    )
 }
 
 /// `dst (r×n) = w (r×d) · xᵀ` with `x` (n×d): the forward products,
@@ -31,36 +48,23 @@ pub(crate) fn w_xt<T: Real>(
     r: usize,
     threads: usize,
 ) {
-    let par = par_for(
-        2.0 * (n * d * r) as f64,
-        r * d * core::mem::size_of::<T>(),
-        threads,
-    );
-    let dst = MatMut::from_row_major_slice_mut(dst, r, n);
-    let w = MatRef::from_row_major_slice(w, r, d);
     let x = MatRef::from_row_major_slice(x, n, d);
-    matmul(dst, Accum::Replace, w, x.transpose(), T::ONE, par);
-}
-
-/// `dst (n×d) = gtᵀ · w` with `gt` (r×n) and `w` (r×d): ∂L/∂X̂ = G'W.
-pub(crate) fn gt_w<T: Real>(
-    dst: &mut [T],
-    gt: &[T],
-    w: &[T],
-    n: usize,
-    d: usize,
-    r: usize,
-    threads: usize,
-) {
-    let par = par_for(
-        2.0 * (n * d * r) as f64,
-        r * d * core::mem::size_of::<T>(),
-        threads,
-    );
-    let dst = MatMut::from_row_major_slice_mut(dst, n, d);
-    let gt = MatRef::from_row_major_slice(gt, r, n);
-    let w = MatRef::from_row_major_slice(w, r, d);
-    matmul(dst, Accum::Replace, gt.transpose(), w, T::ONE, par);
+    let one = |dst: &mut [T], w: &[T]| {
+        let rows = w.len() / d.max(1);
+        let dst = MatMut::from_row_major_slice_mut(dst, rows, n);
+        let w = MatRef::from_row_major_slice(w, rows, d);
+        matmul(dst, Accum::Replace, w, x.transpose(), T::ONE, Par::Seq);
+    };
+    let b = blocks::<T>(n, d, r, threads);
+    if b > 1 {
+        let rows = r.div_ceil(b);
+        dst[..r * n]
+            .par_chunks_mut(rows * n)
+            .zip(w[..r * d].par_chunks(rows * d))
+            .for_each(|(o, w)| one(o, w));
+    } else {
+        one(&mut dst[..r * n], &w[..r * d]);
+    }
 }
 
 /// `dst (r×d) = gt · x` with `gt` (r×n) and `x` (n×d): G'ᵀX̂.
@@ -73,13 +77,66 @@ pub(crate) fn g_x<T: Real>(
     r: usize,
     threads: usize,
 ) {
-    let par = par_for(
-        2.0 * (n * d * r) as f64,
-        r * d * core::mem::size_of::<T>(),
-        threads,
-    );
-    let dst = MatMut::from_row_major_slice_mut(dst, r, d);
-    let gt = MatRef::from_row_major_slice(gt, r, n);
     let x = MatRef::from_row_major_slice(x, n, d);
-    matmul(dst, Accum::Replace, gt, x, T::ONE, par);
+    let one = |dst: &mut [T], gt: &[T]| {
+        let rows = gt.len() / n.max(1);
+        let dst = MatMut::from_row_major_slice_mut(dst, rows, d);
+        let gt = MatRef::from_row_major_slice(gt, rows, n);
+        matmul(dst, Accum::Replace, gt, x, T::ONE, Par::Seq);
+    };
+    let b = blocks::<T>(n, d, r, threads);
+    if b > 1 {
+        let rows = r.div_ceil(b);
+        dst[..r * d]
+            .par_chunks_mut(rows * d)
+            .zip(gt[..r * n].par_chunks(rows * n))
+            .for_each(|(o, g)| one(o, g));
+    } else {
+        one(&mut dst[..r * d], &gt[..r * n]);
+    }
+}
+
+/// `dst (n×d) = gtᵀ · w` with `gt` (r×n) and `w` (r×d): ∂L/∂X̂ = G'W. Split
+/// over blocks of `r` into partial sums in `partial` (blocks × n × d).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gt_w<T: Real>(
+    dst: &mut [T],
+    gt: &[T],
+    w: &[T],
+    partial: &mut [T],
+    n: usize,
+    d: usize,
+    r: usize,
+    threads: usize,
+) {
+    let one = |dst: &mut [T], gt: &[T], w: &[T]| {
+        let rows = w.len() / d.max(1);
+        let dst = MatMut::from_row_major_slice_mut(dst, n, d);
+        let gt = MatRef::from_row_major_slice(gt, rows, n);
+        let w = MatRef::from_row_major_slice(w, rows, d);
+        matmul(dst, Accum::Replace, gt.transpose(), w, T::ONE, Par::Seq);
+    };
+    let b = blocks::<T>(n, d, r, threads)
+        .min(partial.len() / (n * d).max(1))
+        .max(1);
+    if b > 1 {
+        let rows = r.div_ceil(b);
+        let part = &mut partial[..b * n * d];
+        part.par_chunks_mut(n * d)
+            .zip(
+                gt[..r * n]
+                    .par_chunks(rows * n)
+                    .zip(w[..r * d].par_chunks(rows * d)),
+            )
+            .for_each(|(o, (g, w))| one(o, g, w));
+        let dst = &mut dst[..n * d];
+        dst.copy_from_slice(&part[..n * d]);
+        for p in part[n * d..].chunks_exact(n * d) {
+            for (a, b) in dst.iter_mut().zip(p) {
+                *a += *b;
+            }
+        }
+    } else {
+        one(&mut dst[..n * d], &gt[..r * n], &w[..r * d]);
+    }
 }

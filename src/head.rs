@@ -29,6 +29,10 @@ pub const NORM_EPS: f64 = 1e-12;
 /// ```
 pub const SMALL_BATCH: usize = 16;
 
+/// The small-batch path streams W on one thread below this many bytes of
+/// W: one core already draws most of the memory bandwidth there.
+const SMALL_PAR_BYTES: usize = 64 << 20;
+
 /// Row passes over fewer elements than this stay on one thread.
 const PAR_MIN_ELEMS: usize = 1 << 17;
 
@@ -176,6 +180,8 @@ pub struct Workspace<T> {
     sample_loss: Vec<T>,
     /// Per-thread ∂X̂ accumulators of the small-batch backward.
     dx_acc: Vec<T>,
+    /// Per-thread partial ∂X̂ of the product-based backward.
+    dx_part: Vec<T>,
     slots: usize,
     /// Arg-max sub-centre of every class and sample (K > 1), C×N.
     kidx: Vec<T>,
@@ -252,6 +258,7 @@ impl<T: Real> Workspace<T> {
             },
             sample_loss: Vec::new(),
             dx_acc: Vec::new(),
+            dx_part: Vec::new(),
             slots: 0,
             kidx: Vec::new(),
             partial: Vec::new(),
@@ -324,6 +331,10 @@ impl<T: Real> Workspace<T> {
         let acc = self.slots * self.cap.min(SMALL_BATCH) * self.d;
         if acc > self.dx_acc.len() {
             self.dx_acc.resize(acc, T::ZERO);
+        }
+        let part = self.slots * self.cap * self.d;
+        if part > self.dx_part.len() {
+            self.dx_part.resize(part, T::ZERO);
         }
     }
 
@@ -1015,7 +1026,7 @@ impl<T: Real> ArcFaceHead<T> {
         let t = self.threads.count();
         if n <= SMALL_BATCH {
             // stream W once, each row against every sample: no packing copy
-            let slots = if t > 1 && ck * d >= PAR_MIN_ELEMS {
+            let slots = if t > 1 && ck * d * core::mem::size_of::<T>() >= SMALL_PAR_BYTES {
                 t.min(ws.slots)
             } else {
                 1
@@ -1373,6 +1384,7 @@ impl<T: Real> ArcFaceHead<T> {
             &mut ws.grad_features[..n * d],
             gt,
             &self.weight,
+            &mut ws.dx_part,
             n,
             d,
             ck,
@@ -1417,7 +1429,7 @@ impl<T: Real> ArcFaceHead<T> {
     /// W is read once and ∂W written once, instead of twice and three times.
     fn backward_small(&self, ws: &mut Workspace<T>, n: usize, threads: usize) -> T {
         let (_, _, ck, d) = self.dims();
-        let slots = if threads > 1 && ck * d >= PAR_MIN_ELEMS {
+        let slots = if threads > 1 && ck * d * core::mem::size_of::<T>() >= SMALL_PAR_BYTES {
             threads.min(ws.slots)
         } else {
             1
