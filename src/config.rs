@@ -450,7 +450,17 @@ impl HeadConfig {
                 format!("is {}, must be finite", self.scale),
             ));
         }
-        self.margins.expand(self.num_classes)?;
+        // no Vec of num_classes margins just to validate them
+        match &self.margins {
+            Margins::Uniform(m) if !m.is_finite() => {
+                return Err(Error::NonFiniteMargin {
+                    class: 0,
+                    value: *m,
+                })
+            }
+            Margins::Uniform(_) => {}
+            Margins::PerClass(v) => validate_margins(v, self.num_classes)?,
+        }
         self.loss.validate(self.num_classes)
     }
 }

@@ -31,7 +31,7 @@ pub const SMALL_BATCH: usize = 16;
 
 /// The small-batch path streams W on one thread below this many bytes of
 /// W: one core already draws most of the memory bandwidth there.
-const SMALL_PAR_BYTES: usize = 64 << 20;
+const SMALL_PAR_BYTES: usize = 4 << 20;
 
 /// Row passes over fewer elements than this stay on one thread.
 const PAR_MIN_ELEMS: usize = 1 << 17;
@@ -278,6 +278,15 @@ impl<T: Real> Workspace<T> {
         };
         ws.reserve(capacity.max(1), head.threads.count());
         ws
+    }
+
+    /// Forgets the last step's results, after an error that had already
+    /// written some of them: no per-sample losses, no feature gradients, zero
+    /// weight gradients.
+    fn clear_results(&mut self) {
+        self.n = 0;
+        self.grad_n = 0;
+        self.grad_weight.fill(T::ZERO);
     }
 
     /// The largest batch this workspace holds without growing.
@@ -571,6 +580,15 @@ impl<T: Real> ArcFaceHead<T> {
     /// ```
     pub fn from_weight(cfg: HeadConfig, weight: &[T]) -> Result<Self> {
         cfg.validate()?;
+        // the weight's length bounds every allocation of size num_classes
+        let want = cfg.num_classes * cfg.num_subcenters * cfg.in_channels;
+        if weight.len() != want {
+            return Err(Error::Shape {
+                what: "weight",
+                expected: want,
+                got: weight.len(),
+            });
+        }
         Self::build(cfg, weight.to_vec())
     }
 
@@ -1342,7 +1360,9 @@ impl<T: Real> ArcFaceHead<T> {
             Reduction::Sum | Reduction::None => total,
         };
         if !value.is_finite_() {
-            // finite inputs whose loss the working precision cannot hold
+            // finite inputs whose loss the working precision cannot hold;
+            // the new losses are already in the workspace: leave no result
+            ws.clear_results();
             return Err(Error::Overflow {
                 what: "loss",
                 row: 0,
@@ -1366,6 +1386,8 @@ impl<T: Real> ArcFaceHead<T> {
             c: &ws.xproj[..n],
         });
         if probe_w != T::ZERO || probe_x != T::ZERO {
+            // the gradients are half written: leave no result
+            ws.clear_results();
             return Err(Error::Overflow {
                 what: "gradient",
                 row: 0,

@@ -90,5 +90,4 @@ pub fn log_sum_exp<T: Real>(x: &[T], scratch: &mut [T]) -> T {
 /// ```
 pub fn project_out<T: Real>(g: &mut [T], v: &[T], a: T, c: T) {
     pulp::Arch::new().dispatch(ProjectOut { g, v, a, c });
-
 }

@@ -423,6 +423,7 @@ fn inference_workspace_serves_logits_and_can_train() {
     h.logits_into(&x, &mut ws, &mut out).unwrap();
     assert_eq!(&out[..], &h.logits(&x).unwrap()[..]);
     assert!(ws.grad_weight().is_empty());
-    h.forward_backward(&Batch::new(&x, &[0, 2]), &mut ws).unwrap();
+    h.forward_backward(&Batch::new(&x, &[0, 2]), &mut ws)
+        .unwrap();
     assert_eq!(ws.grad_weight().len(), 3 * 2 * 2);
 }

@@ -1,0 +1,22 @@
+//! A training step and the calls around it on small heads (N ≤ 16, D ≤ 64,
+//! C ≤ 32, K ≤ 4) with arbitrary features and weights (zero rows, rows below
+//! the 1e-12 norm epsilon, huge and tiny magnitudes, exact duplicates and
+//! negations of weight rows), labels (out of range too), soft targets,
+//! per-sample weights, losses, margins, scales and learning rates.
+//!
+//! Invariants (`tests/invariants/mod.rs`, `check_step_t`): no panic; either
+//! a typed error that leaves the weights, the margins and the workspace's
+//! visible results unchanged bit for bit, or a finite loss and finite
+//! gradients of the right shapes; invalid batches are always errors;
+//! `loss` equals `forward_backward`; refused `sgd_step`/`set_margins` write
+//! nothing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/invariants/mod.rs"]
+mod invariants;
+
+fuzz_target!(|data: &[u8]| {
+    invariants::check_step(&invariants::decode_step(data));
+});
