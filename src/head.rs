@@ -151,8 +151,11 @@ impl<'a, T> Batch<'a, T> {
 /// Reusable buffers for steps of up to `capacity` samples; once it exists a
 /// step allocates nothing. It also holds the results of the last step.
 ///
-/// Size: $N(CK + 2D + 2) + CK\cdot D$ elements plus $2C$ per thread, where the
-/// $CK \cdot D$ part is the weight gradient.
+/// Size, in elements: the products $N \cdot CK$ (reused as the gradient), the
+/// weight gradient $CK \cdot D$ ([`Workspace::new`] only), $\hat X$ and $\partial X$
+/// ($2ND$), per-thread partial sums of $\partial X$ ($t \cdot N D$) and softmax
+/// state ($4tN$), a dozen per-sample vectors, and for $K > 1$ the arg-max
+/// sub-centres ($C N$): $N \cdot CK + O((N + CK) D)$ beyond the weights.
 ///
 /// ```
 /// use arcface::{ArcFaceHead, HeadConfig, Workspace};
