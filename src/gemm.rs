@@ -37,6 +37,34 @@ fn blocks<T: Real>(n: usize, d: usize, r: usize, threads: usize) -> usize {
     )
 }
 
+/// `dst (r×a) = lhs (r×k) · rhs (k×a)`, split into `blocks` contiguous
+/// blocks of rows, one sequential product each.
+fn row_blocks<T: Real>(
+    dst: &mut [T],
+    a: usize,
+    lhs: &[T],
+    k: usize,
+    rhs: MatRef<'_, T>,
+    r: usize,
+    blocks: usize,
+) {
+    let one = |dst: &mut [T], lhs: &[T]| {
+        let rows = lhs.len() / k.max(1);
+        let dst = MatMut::from_row_major_slice_mut(dst, rows, a);
+        let lhs = MatRef::from_row_major_slice(lhs, rows, k);
+        matmul(dst, Accum::Replace, lhs, rhs, T::ONE, Par::Seq);
+    };
+    if blocks > 1 {
+        let rows = r.div_ceil(blocks);
+        dst[..r * a]
+            .par_chunks_mut(rows * a)
+            .zip(lhs[..r * k].par_chunks(rows * k))
+            .for_each(|(o, l)| one(o, l));
+    } else {
+        one(&mut dst[..r * a], &lhs[..r * k]);
+    }
+}
+
 /// `dst (r×n) = w (r×d) · xᵀ` with `x` (n×d): the forward products,
 /// class-major (Pᵀ).
 pub(crate) fn w_xt<T: Real>(
@@ -49,22 +77,15 @@ pub(crate) fn w_xt<T: Real>(
     threads: usize,
 ) {
     let x = MatRef::from_row_major_slice(x, n, d);
-    let one = |dst: &mut [T], w: &[T]| {
-        let rows = w.len() / d.max(1);
-        let dst = MatMut::from_row_major_slice_mut(dst, rows, n);
-        let w = MatRef::from_row_major_slice(w, rows, d);
-        matmul(dst, Accum::Replace, w, x.transpose(), T::ONE, Par::Seq);
-    };
-    let b = blocks::<T>(n, d, r, threads);
-    if b > 1 {
-        let rows = r.div_ceil(b);
-        dst[..r * n]
-            .par_chunks_mut(rows * n)
-            .zip(w[..r * d].par_chunks(rows * d))
-            .for_each(|(o, w)| one(o, w));
-    } else {
-        one(&mut dst[..r * n], &w[..r * d]);
-    }
+    row_blocks(
+        dst,
+        n,
+        w,
+        d,
+        x.transpose(),
+        r,
+        blocks::<T>(n, d, r, threads),
+    );
 }
 
 /// `dst (r×d) = gt · x` with `gt` (r×n) and `x` (n×d): G'ᵀX̂.
@@ -78,22 +99,7 @@ pub(crate) fn g_x<T: Real>(
     threads: usize,
 ) {
     let x = MatRef::from_row_major_slice(x, n, d);
-    let one = |dst: &mut [T], gt: &[T]| {
-        let rows = gt.len() / n.max(1);
-        let dst = MatMut::from_row_major_slice_mut(dst, rows, d);
-        let gt = MatRef::from_row_major_slice(gt, rows, n);
-        matmul(dst, Accum::Replace, gt, x, T::ONE, Par::Seq);
-    };
-    let b = blocks::<T>(n, d, r, threads);
-    if b > 1 {
-        let rows = r.div_ceil(b);
-        dst[..r * d]
-            .par_chunks_mut(rows * d)
-            .zip(gt[..r * n].par_chunks(rows * n))
-            .for_each(|(o, g)| one(o, g));
-    } else {
-        one(&mut dst[..r * d], &gt[..r * n]);
-    }
+    row_blocks(dst, d, gt, n, x, r, blocks::<T>(n, d, r, threads));
 }
 
 /// `dst (n×d) = gtᵀ · w` with `gt` (r×n) and `w` (r×d): ∂L/∂X̂ = G'W. Split

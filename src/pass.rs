@@ -364,6 +364,22 @@ impl<T: Real> ArcFaceHead<T> {
         let pw = 2 * n;
         let (row_chunk, kid_chunk) = (cpc * k * n, if k > 1 { cpc * n } else { 1 });
         let kid_len = if k > 1 { c * n } else { slots };
+        // every phase sweeps the same class blocks of the same buffers
+        macro_rules! run_blocks {
+            ($phase:expr) => {
+                for_blocks(
+                    slots,
+                    &mut ws.prod[..ck * n],
+                    row_chunk,
+                    &mut ws.kidx[..kid_len],
+                    kid_chunk,
+                    &mut ws.partial[..slots * pw],
+                    &mut ws.scratch[..slots * pw],
+                    pw,
+                    $phase,
+                )
+            };
+        }
         let (norm, inv) = (&self.norm[..], &self.inv_norm[..]);
 
         // phase 1: scaled cosines (sub-centre max), target logits, row max
@@ -389,17 +405,7 @@ impl<T: Real> ArcFaceHead<T> {
                         targets,
                     });
                 };
-            for_blocks(
-                slots,
-                &mut ws.prod[..ck * n],
-                row_chunk,
-                &mut ws.kidx[..kid_len],
-                kid_chunk,
-                &mut ws.partial[..slots * pw],
-                &mut ws.scratch[..slots * pw],
-                pw,
-                phase1,
-            );
+            run_blocks!(phase1);
         }
         let m = &mut ws.m[..n];
         m.copy_from_slice(&ws.partial[..n]);
@@ -459,17 +465,7 @@ impl<T: Real> ArcFaceHead<T> {
                         v: vsrc,
                     });
                 };
-            for_blocks(
-                slots,
-                &mut ws.prod[..ck * n],
-                row_chunk,
-                &mut ws.kidx[..kid_len],
-                kid_chunk,
-                &mut ws.partial[..slots * pw],
-                &mut ws.scratch[..slots * pw],
-                pw,
-                phase2,
-            );
+            run_blocks!(phase2);
         }
         {
             let (sum, gap) = (&mut ws.s[..n], &mut ws.gap[..n]);
@@ -545,16 +541,6 @@ impl<T: Real> ArcFaceHead<T> {
                 v: vsrc,
             });
         };
-        for_blocks(
-            slots,
-            &mut ws.prod[..ck * n],
-            row_chunk,
-            &mut ws.kidx[..kid_len],
-            kid_chunk,
-            &mut ws.partial[..slots * pw],
-            &mut ws.scratch[..slots * pw],
-            pw,
-            phase4,
-        );
+        run_blocks!(phase4);
     }
 }
