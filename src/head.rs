@@ -4,7 +4,8 @@ use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
 use crate::kernels::{
-    DivRows, ExpShiftSum, ProjectRows, RowMax, RowSumSq, SmallBackward, SmallForward,
+    small_backward_scratch, DivRows, ExpShiftSum, ProjectRows, RowMax, RowSumSq, SmallBackward,
+    SmallForward,
 };
 use crate::margin::{MarginConstants, MarginT};
 use crate::margins_io::AdaptiveMargins;
@@ -154,8 +155,9 @@ impl<'a, T> Batch<'a, T> {
 /// Size, in elements: the products $N \cdot CK$ (reused as the gradient), the
 /// weight gradient $CK \cdot D$ ([`Workspace::new`] only), $\hat X$ and $\partial X$
 /// ($2ND$), per-thread partial sums of $\partial X$ ($t \cdot N D$) and softmax
-/// state ($4tN$), a dozen per-sample vectors, and for $K > 1$ the arg-max
-/// sub-centres ($C N$): $N \cdot CK + O((N + CK) D)$ beyond the weights.
+/// state ($4tN$), for batches of up to 16 per-thread scratch of the fused
+/// backward ($t (N + 4) D$), a dozen per-sample vectors, and for $K > 1$ the
+/// arg-max sub-centres ($C N$): $N \cdot CK + O((N + CK) D)$ beyond the weights.
 ///
 /// ```
 /// use arcface::{ArcFaceHead, HeadConfig, Workspace};
@@ -183,6 +185,8 @@ pub struct Workspace<T> {
     sample_loss: Vec<T>,
     /// Per-thread ∂X̂ accumulators of the small-batch backward.
     dx_acc: Vec<T>,
+    /// Per-thread scratch of the small-batch backward.
+    small_scr: Vec<T>,
     /// Per-thread partial ∂X̂ of the product-based backward.
     dx_part: Vec<T>,
     slots: usize,
@@ -261,6 +265,7 @@ impl<T: Real> Workspace<T> {
             },
             sample_loss: Vec::new(),
             dx_acc: Vec::new(),
+            small_scr: Vec::new(),
             dx_part: Vec::new(),
             slots: 0,
             kidx: Vec::new(),
@@ -343,6 +348,10 @@ impl<T: Real> Workspace<T> {
         let acc = self.slots * self.cap.min(SMALL_BATCH) * self.d;
         if acc > self.dx_acc.len() {
             self.dx_acc.resize(acc, T::ZERO);
+        }
+        let scr = self.slots * small_backward_scratch(self.cap.min(SMALL_BATCH), self.d);
+        if scr > self.small_scr.len() {
+            self.small_scr.resize(scr, T::ZERO);
         }
         let part = self.slots * self.cap * self.d;
         if part > self.dx_part.len() {
@@ -1464,7 +1473,7 @@ impl<T: Real> ArcFaceHead<T> {
         let prod = &ws.prod[..n * ck];
         let xn = &ws.xn[..n * d];
         let (w, proj) = (&self.weight, &self.proj);
-        let body = |chunk: usize, gw: &mut [T], acc: &mut [T]| {
+        let body = |chunk: usize, gw: &mut [T], acc: &mut [T], scr: &mut [T]| {
             acc.fill(T::ZERO);
             let r0 = chunk * rows_per;
             let rows = gw.len() / d;
@@ -1478,18 +1487,22 @@ impl<T: Real> ArcFaceHead<T> {
                 n,
                 gw,
                 acc,
+                scr,
             })
         };
         let acc = &mut ws.dx_acc[..slots * n * d];
+        let per = small_backward_scratch(n, d);
+        let scr = &mut ws.small_scr[..slots * per];
         let probe = if slots > 1 {
             ws.grad_weight
                 .par_chunks_mut(rows_per * d)
                 .zip(acc.par_chunks_mut(n * d))
+                .zip(scr.par_chunks_mut(per))
                 .enumerate()
-                .map(|(chunk, (gw, a))| body(chunk, gw, a))
+                .map(|(chunk, ((gw, a), sc))| body(chunk, gw, a, sc))
                 .reduce(|| T::ZERO, |a, b| a + b)
         } else {
-            body(0, &mut ws.grad_weight, &mut acc[..n * d])
+            body(0, &mut ws.grad_weight, &mut acc[..n * d], &mut scr[..per])
         };
         let gf = &mut ws.grad_features[..n * d];
         gf.copy_from_slice(&acc[..n * d]);
