@@ -30,7 +30,8 @@
 //! finite for finite input (D2); `Reduction::Sum` works (D3); `use_soft`
 //! without soft targets is an error (D4); adaptive margins never give NaN and
 //! count all classes (D5, D6); margins must be finite (D7); the derived
-//! margin constants use one f64 formula (D8); margins files are parsed
+//! margin constants use one f64 formula, and the margin is evaluated
+//! through `cos m` and `sin m` without an arccosine (D8); margins files are parsed
 //! strictly (D10); `num_classes = 0` and `in_channels = 0` are rejected (D11);
 //! every label is range-checked (D12).
 //!
