@@ -12,7 +12,11 @@
 //! over the step's median), `weight_bytes_moved` (bytes of W-sized arrays
 //! the step reads and writes), `stream_gbs` (measured read bandwidth over a
 //! buffer the size of W), `mem_floor_ms` (`weight_bytes_moved` at that
-//! bandwidth), `peak_rss_mb`, `simd`.
+//! bandwidth) and `mem_ratio`, `rw_floor_ms` (the same reads at that speed
+//! but the writes at the speed of a measured copy into a W-sized buffer,
+//! STREAM-style: writing costs more than reading) and `rw_ratio`,
+//! `peak_rss_mb`, `simd`. The parallel faer products are timed in rounds of
+//! their own, after the interleaved rounds of everything else.
 use arcface::{ArcFaceHead, Batch, HeadConfig, Workspace};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -136,6 +140,7 @@ fn main() {
         let mut dx = vec![0.0f32; n * d];
         let mut dw = vec![0.0f32; ck * d];
         let mut probe = 0.0f32;
+        let mut dw_copy = vec![0.0f32; ck * d];
 
         let mut prod = |which: usize, par: Par| {
             match which {
@@ -185,6 +190,7 @@ fn main() {
         let mut seq = [Vec::new(), Vec::new(), Vec::new()];
         let mut par = [Vec::new(), Vec::new(), Vec::new()];
         let mut bw = Vec::new();
+        let mut cp = Vec::new();
         let mut fwd = Vec::new();
         for _ in 0..rounds {
             fwd.push(time_ms(&mut || {
@@ -193,13 +199,25 @@ fn main() {
             step.push(time_ms(&mut || {
                 head.forward_backward(&batch, &mut ws).unwrap();
             }));
-            for j in 0..3 {
-                seq[j].push(time_ms(&mut || prod(j, Par::Seq)));
-                if t > 1 {
-                    par[j].push(time_ms(&mut || prod(j, Par::rayon(t))));
-                }
+            for (j, v) in seq.iter_mut().enumerate() {
+                v.push(time_ms(&mut || prod(j, Par::Seq)));
             }
             bw.push(time_ms(&mut || probe += stream_sum(&w)));
+            cp.push(time_ms(&mut || stream_copy(&mut dw_copy, &w)));
+        }
+        // faer's parallel products in rounds of their own, each after its
+        // sequential twin as in the anchors' measurement: right after one,
+        // the pool's workers still spin, which slowed the sequential step
+        // timed next by 5-8 % at the small shapes. (Back to back, with the
+        // pool kept hot, faer's parallel products are faster at the smallest
+        // shapes than they are between other work.)
+        if t > 1 {
+            for _ in 0..rounds {
+                for (j, v) in par.iter_mut().enumerate() {
+                    prod(j, Par::Seq);
+                    v.push(time_ms(&mut || prod(j, Par::rayon(t))));
+                }
+            }
         }
         let step_ms = median(&mut step);
         let fwd_ms = median(&mut fwd);
@@ -223,6 +241,13 @@ fn main() {
         // backward reads W, writes ∂W, and its row projection reads W and ∂W
         let moved = ws_traffic(n, d, ck);
         let mem_floor_ms = moved / (stream_gbs * 1e9) * 1e3;
+        // the same traffic as plain streams, reads at the read speed and
+        // writes at the speed of a copy (STREAM's copy: read W, write a
+        // W-sized buffer): reads R·W and writes X·W cost
+        // (R − X)·read + X·copy
+        let (reads, writes) = ws_reads_writes(n);
+        let (read_ms, copy_ms) = (median(&mut bw), median(&mut cp));
+        let rw_floor_ms = (reads - writes) * read_ms + writes * copy_ms;
         let flops = 6.0 * (n * d * ck) as f64;
         println!(
             "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
@@ -231,15 +256,33 @@ fn main() {
             moved / 1e6
         );
         println!(
-            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
+            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"rw_floor_ms\":{rw_floor_ms:.4},\"rw_ratio\":{:.3},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
             step_ms / floor,
             flops / step_ms / 1e6,
             moved as u64,
             step_ms / mem_floor_ms,
+            step_ms / rw_floor_ms,
             peak_rss_mb(),
             arcface::simd_level()
         );
     });
+}
+
+/// W-sized arrays one step reads and writes (see [`ws_traffic`]).
+fn ws_reads_writes(n: usize) -> (f64, f64) {
+    if n <= arcface::SMALL_BATCH {
+        (2.0, 1.0)
+    } else {
+        (4.0, 2.0)
+    }
+}
+
+/// `dst = 0.5 · src`, streamed.
+fn stream_copy(dst: &mut [f32], src: &[f32]) {
+    for (o, i) in dst.iter_mut().zip(src) {
+        *o = 0.5 * *i;
+    }
+    std::hint::black_box(&*dst);
 }
 
 /// Bytes of W-sized arrays (W and ∂W, f32) one step reads or writes.

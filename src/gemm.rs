@@ -14,6 +14,12 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+/// Below [`PAR_MIN_FLOPS`], the two backward products run side by side on
+/// two threads from this many flops each (below it, waking a thread costs
+/// more than it saves: at (32, 128, 500), 4 MFLOP each, the step took twice
+/// as long; at (64, 128, 1000), 16 MFLOP each, 7 % less).
+pub(crate) const OVERLAP_MIN_FLOPS: f64 = 10e6;
+
 /// Products below this many flops run on one thread...
 pub(crate) const PAR_MIN_FLOPS: f64 = 48e6;
 /// ...unless they stream a large operand (memory-bound products).
@@ -28,7 +34,7 @@ pub(crate) fn blocks_for(flops: f64, big_operand_bytes: usize, r: usize, threads
     }
 }
 
-fn blocks<T: Real>(n: usize, d: usize, r: usize, threads: usize) -> usize {
+pub(crate) fn blocks<T: Real>(n: usize, d: usize, r: usize, threads: usize) -> usize {
     blocks_for(
         2.0 * (n * d * r) as f64,
         r * d * core::mem::size_of::<T>(),

@@ -1414,44 +1414,59 @@ impl<T: Real> ArcFaceHead<T> {
     fn backward_gemm(&self, ws: &mut Workspace<T>, n: usize, threads: usize) -> T {
         let (_, _, ck, d) = self.dims();
         let gt = &ws.prod[..ck * n];
-        gemm::gt_w(
-            &mut ws.grad_features[..n * d],
-            gt,
-            &self.weight,
-            &mut ws.dx_part,
-            n,
-            d,
-            ck,
-            threads,
-        );
-        gemm::g_x(&mut ws.grad_weight, gt, &ws.xn[..n * d], n, d, ck, threads);
+        let xn = &ws.xn[..n * d];
         let arch = self.arch;
         let (w, proj) = (&self.weight, &self.proj);
-        let slots = if threads > 1 && ck * d >= PAR_MIN_ELEMS {
-            threads
-        } else {
-            1
+        let dx = |gf: &mut [T], part: &mut [T], t: usize| {
+            gemm::gt_w(gf, gt, w, part, n, d, ck, t);
         };
-        let rows_per = ck.div_ceil(slots);
-        let body = |ch: usize, g: &mut [T]| {
-            let r0 = ch * rows_per;
-            let rows = g.len() / d;
-            arch.dispatch(ProjectRows {
-                g,
-                v: &w[r0 * d..(r0 + rows) * d],
-                d,
-                a: None,
-                c: &proj[r0..r0 + rows],
-            })
+        // ∂W = G'ᵀX̂, then each row's normalisation Jacobian
+        let dw = |gw: &mut [T], t: usize| -> T {
+            gemm::g_x(gw, gt, xn, n, d, ck, t);
+            let slots = if t > 1 && ck * d >= PAR_MIN_ELEMS {
+                t
+            } else {
+                1
+            };
+            let rows_per = ck.div_ceil(slots);
+            let body = |ch: usize, g: &mut [T]| {
+                let r0 = ch * rows_per;
+                let rows = g.len() / d;
+                arch.dispatch(ProjectRows {
+                    g,
+                    v: &w[r0 * d..(r0 + rows) * d],
+                    d,
+                    a: None,
+                    c: &proj[r0..r0 + rows],
+                })
+            };
+            if slots > 1 {
+                gw.par_chunks_mut(rows_per * d)
+                    .enumerate()
+                    .map(|(ch, g)| body(ch, g))
+                    .reduce(|| T::ZERO, |a, b| a + b)
+            } else {
+                body(0, gw)
+            }
         };
-        if slots > 1 {
-            ws.grad_weight
-                .par_chunks_mut(rows_per * d)
-                .enumerate()
-                .map(|(ch, g)| body(ch, g))
-                .reduce(|| T::ZERO, |a, b| a + b)
+        let (gf, part, gw) = (
+            &mut ws.grad_features[..n * d],
+            &mut ws.dx_part[..],
+            &mut ws.grad_weight[..],
+        );
+        let flops = 2.0 * (n * d * ck) as f64;
+        if threads > 1
+            && flops >= gemm::OVERLAP_MIN_FLOPS
+            && gemm::blocks::<T>(n, d, ck, threads) == 1
+        {
+            // too small to split a product across threads, big enough to pay
+            // for waking one: the two backward products are independent, so
+            // each gets a thread of its own (sequential products: the same
+            // bits as on one thread)
+            rayon::join(|| dx(gf, part, 1), || dw(gw, 1)).1
         } else {
-            body(0, &mut ws.grad_weight)
+            dx(gf, part, threads);
+            dw(gw, threads)
         }
     }
 
