@@ -250,7 +250,7 @@ fn main() {
         let rw_floor_ms = (reads - writes) * read_ms + writes * copy_ms;
         let flops = 6.0 * (n * d * ck) as f64;
         println!(
-            "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
+            "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms; as streams (read {read_ms:.3}, copy {copy_ms:.3} ms) {rw_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
             step_ms / floor,
             flops / step_ms / 1e6,
             moved / 1e6
