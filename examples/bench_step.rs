@@ -15,7 +15,9 @@
 //! bandwidth) and `mem_ratio`, `rw_floor_ms` (the same reads at that speed
 //! but the writes at the speed of a measured copy into a W-sized buffer,
 //! STREAM-style: writing costs more than reading) and `rw_ratio`,
-//! `peak_rss_mb`, `simd`. The parallel faer products are timed in rounds of
+//! `read_ms` and `copy_ms` (those two measurements), `logits_ms` (inference
+//! logits of the same batch, `logits_into` on an inference workspace: one
+//! read of W), `peak_rss_mb`, `simd`. The parallel faer products are timed in rounds of
 //! their own, after the interleaved rounds of everything else.
 use arcface::{ArcFaceHead, Batch, HeadConfig, Workspace};
 use faer::linalg::matmul::matmul;
@@ -141,6 +143,8 @@ fn main() {
         let mut dw = vec![0.0f32; ck * d];
         let mut probe = 0.0f32;
         let mut dw_copy = vec![0.0f32; ck * d];
+        let mut ws_inf = Workspace::inference(&head, n);
+        let mut logits = vec![0.0f32; n * c];
 
         let mut prod = |which: usize, par: Par| {
             match which {
@@ -191,6 +195,7 @@ fn main() {
         let mut par = [Vec::new(), Vec::new(), Vec::new()];
         let mut bw = Vec::new();
         let mut cp = Vec::new();
+        let mut inf = Vec::new();
         let mut fwd = Vec::new();
         for _ in 0..rounds {
             fwd.push(time_ms(&mut || {
@@ -204,6 +209,9 @@ fn main() {
             }
             bw.push(time_ms(&mut || probe += stream_sum(&w)));
             cp.push(time_ms(&mut || stream_copy(&mut dw_copy, &w)));
+            inf.push(time_ms(&mut || {
+                head.logits_into(&x, &mut ws_inf, &mut logits).unwrap();
+            }));
         }
         // faer's parallel products in rounds of their own, each after its
         // sequential twin as in the anchors' measurement: right after one,
@@ -248,6 +256,7 @@ fn main() {
         let (reads, writes) = ws_reads_writes(n);
         let (read_ms, copy_ms) = (median(&mut bw), median(&mut cp));
         let rw_floor_ms = (reads - writes) * read_ms + writes * copy_ms;
+        let logits_ms = median(&mut inf);
         let flops = 6.0 * (n * d * ck) as f64;
         println!(
             "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms; as streams (read {read_ms:.3}, copy {copy_ms:.3} ms) {rw_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
@@ -256,7 +265,7 @@ fn main() {
             moved / 1e6
         );
         println!(
-            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"rw_floor_ms\":{rw_floor_ms:.4},\"rw_ratio\":{:.3},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
+            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"rw_floor_ms\":{rw_floor_ms:.4},\"rw_ratio\":{:.3},\"read_ms\":{read_ms:.4},\"copy_ms\":{copy_ms:.4},\"logits_ms\":{logits_ms:.4},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
             step_ms / floor,
             flops / step_ms / 1e6,
             moved as u64,

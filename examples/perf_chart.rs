@@ -42,6 +42,9 @@ struct Row {
     floor: f64,
     moved: f64,
     mem_floor: f64,
+    rw_floor: f64,
+    read: f64,
+    logits: f64,
     gflops: f64,
     rss: f64,
     simd: String,
@@ -71,6 +74,9 @@ fn main() {
                 floor: f("gemm_floor_ms"),
                 moved: f("weight_bytes_moved"),
                 mem_floor: f("mem_floor_ms"),
+                rw_floor: v["rw_floor_ms"].as_f64().unwrap_or(f64::NAN),
+                read: v["read_ms"].as_f64().unwrap_or(f64::NAN),
+                logits: v["logits_ms"].as_f64().unwrap_or(f64::NAN),
                 gflops: f("gflops"),
                 rss: f("peak_rss_mb"),
                 simd: v["simd"].as_str().unwrap_or("?").to_string(),
@@ -80,8 +86,8 @@ fn main() {
 
     // markdown table
     let mut md = String::new();
-    md.push_str("| shape (N, D, C, K) | threads | step ms | 3-product floor ms | step / floor | GFLOP/s | vs torch eager | vs torch.compile | W traffic MB | at stream speed ms | peak RSS MB |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| shape (N, D, C, K) | threads | step ms | 3-product floor ms | step / floor | GFLOP/s | vs torch eager | vs torch.compile | W traffic MB | all at read speed ms | reads + writes as streams ms | step / streams | peak RSS MB |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &rows {
         let (n, d, c, k) = r.shape;
         let (e, co) = match peer(r.shape, r.threads) {
@@ -93,7 +99,7 @@ fn main() {
         };
         let _ = writeln!(
             md,
-            "| {n}, {d}, {c}, {k} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {e} | {co} | {:.1} | {:.3} | {:.0} |",
+            "| {n}, {d}, {c}, {k} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {e} | {co} | {:.1} | {:.3} | {:.3} | {:.2} | {:.0} |",
             r.threads,
             r.step,
             r.floor,
@@ -101,8 +107,30 @@ fn main() {
             r.gflops,
             r.moved / 1e6,
             r.mem_floor,
+            r.rw_floor,
+            r.step / r.rw_floor,
             r.rss
         );
+    }
+    // inference on small batches: one read of W
+    let small: Vec<&Row> = rows.iter().filter(|r| r.shape.0 <= 16).collect();
+    if !small.is_empty() {
+        md.push_str("\nInference (`logits_into`, inference workspace) on the small batches, against one read of W:\n\n");
+        md.push_str(
+            "| shape (N, D, C, K) | threads | logits ms | read of W ms | logits / read |\n",
+        );
+        md.push_str("|---|---|---|---|---|\n");
+        for r in small {
+            let (n, d, c, k) = r.shape;
+            let _ = writeln!(
+                md,
+                "| {n}, {d}, {c}, {k} | {} | {:.3} | {:.3} | {:.2} |",
+                r.threads,
+                r.logits,
+                r.read,
+                r.logits / r.read
+            );
+        }
     }
     if let Some(r) = rows.first() {
         let _ = writeln!(md, "\nSIMD level: {}.", r.simd);
