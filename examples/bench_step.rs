@@ -17,8 +17,11 @@
 //! STREAM-style: writing costs more than reading) and `rw_ratio`,
 //! `read_ms` and `copy_ms` (those two measurements), `logits_ms` (inference
 //! logits of the same batch, `logits_into` on an inference workspace: one
-//! read of W), `peak_rss_mb`, `simd`. The parallel faer products are timed in rounds of
-//! their own, after the interleaved rounds of everything else.
+//! read of W), `peak_rss_mb` (the process's peak after the warm-up: the
+//! head, its workspace and the plain products' operands), `simd`. The
+//! read and copy measurements use one thread whatever `--threads` says. The
+//! parallel faer products are timed in rounds of their own, after the
+//! interleaved rounds of everything else.
 use arcface::{ArcFaceHead, Batch, HeadConfig, Workspace};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -142,9 +145,6 @@ fn main() {
         let mut dx = vec![0.0f32; n * d];
         let mut dw = vec![0.0f32; ck * d];
         let mut probe = 0.0f32;
-        let mut dw_copy = vec![0.0f32; ck * d];
-        let mut ws_inf = Workspace::inference(&head, n);
-        let mut logits = vec![0.0f32; n * c];
 
         let mut prod = |which: usize, par: Par| {
             match which {
@@ -185,6 +185,13 @@ fn main() {
                 }
             }
         }
+        // the process's peak so far: the step's workspace and the products'
+        // operands; the buffers of the stream and inference measurements
+        // below are not counted
+        let rss = peak_rss_mb();
+        let mut dw_copy = vec![0.0f32; ck * d];
+        let mut ws_inf = Workspace::inference(&head, n);
+        let mut logits = vec![0.0f32; n * c];
         let one = time_ms(&mut || {
             head.forward_backward(&batch, &mut ws).unwrap();
         });
@@ -271,7 +278,7 @@ fn main() {
             moved as u64,
             step_ms / mem_floor_ms,
             step_ms / rw_floor_ms,
-            peak_rss_mb(),
+            rss,
             arcface::simd_level()
         );
     });

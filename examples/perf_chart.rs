@@ -99,7 +99,7 @@ fn main() {
         };
         let _ = writeln!(
             md,
-            "| {n}, {d}, {c}, {k} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {e} | {co} | {:.1} | {:.3} | {:.3} | {:.2} | {:.0} |",
+            "| {n}, {d}, {c}, {k} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {e} | {co} | {:.1} | {:.3} | {:.3} | {} | {:.0} |",
             r.threads,
             r.step,
             r.floor,
@@ -108,7 +108,12 @@ fn main() {
             r.moved / 1e6,
             r.mem_floor,
             r.rw_floor,
-            r.step / r.rw_floor,
+            // the bytes bound only the small batches' steps
+            if n <= 16 {
+                format!("{:.2}", r.step / r.rw_floor)
+            } else {
+                "–".into()
+            },
             r.rss
         );
     }
