@@ -374,13 +374,14 @@ impl<T: Real> FwdBlock<'_, T> {
     #[inline(always)]
     fn run<S: Simd, const R: usize, const NS: usize>(&self, s: S, pt: &mut [T]) {
         let (d, n) = (self.d, self.n);
-        let jn = T::split::<S>(&self.w[..d]).0.len();
-        let tail0 = d - T::split::<S>(&self.w[..d]).1.len();
+        let jn = d / lanes::<T, S>(s);
+        let tail0 = jn * lanes::<T, S>(s);
         let wr: [&[T::V<S>]; R] =
             core::array::from_fn(|r| &T::split::<S>(&self.w[r * d..(r + 1) * d]).0[..jn]);
         // the first group streams the block in; the next block's lines are
-        // fetched during the later ones
-        let later = (n.saturating_sub(NS)).div_ceil(NS).max(1) * jn.max(1);
+        // fetched during the later ones (whole groups of NS, then singles)
+        let groups = n / NS + n % NS;
+        let later = (groups.saturating_sub(1) * jn).max(1);
         let per = core::mem::size_of_val(self.next)
             .div_ceil(64)
             .div_ceil(later);
@@ -578,6 +579,46 @@ struct BwdParts<'p, 'a, T: Real, S: Simd> {
     jn: usize,
 }
 
+/// One step of [`bwd_block`]'s sweep over registers `j .. j + JB`: the
+/// rows' sums `q_r` (stored, and dotted with `w_r` into `dot`) and every
+/// sample's ∂X̂ registers.
+#[inline(always)]
+fn bwd_step<T: Real, S: Simd, const R: usize, const JB: usize>(
+    s: S,
+    j: usize,
+    wr: &[&[T::V<S>]; R],
+    p: &mut BwdParts<'_, '_, T, S>,
+    gs: &[[T; R]; 16],
+    qr: &mut [&mut [T::V<S>]; R],
+    dot: &mut [[T::V<S>; R]; JB],
+) {
+    let n = p.xh.len();
+    let zero = T::splat(s, T::ZERO);
+    let wv: [[T::V<S>; R]; JB] = core::array::from_fn(|b| core::array::from_fn(|r| wr[r][j + b]));
+    let mut q = [[zero; R]; JB];
+    let acc = &mut p.acc_t[j * n..(j + JB) * n];
+    for (i, (x, gi)) in p.xh.iter().zip(gs).enumerate() {
+        let xv: [T::V<S>; JB] = core::array::from_fn(|b| x[j + b]);
+        let mut av: [T::V<S>; JB] = core::array::from_fn(|b| acc[b * n + i]);
+        for r in 0..R {
+            let gv = T::splat(s, gi[r]);
+            for b in 0..JB {
+                q[b][r] = T::vfma(s, gv, xv[b], q[b][r]);
+                av[b] = T::vfma(s, gv, wv[b][r], av[b]);
+            }
+        }
+        for b in 0..JB {
+            acc[b * n + i] = av[b];
+        }
+    }
+    for r in 0..R {
+        for b in 0..JB {
+            qr[r][j + b] = q[b][r];
+            dot[b][r] = T::vfma(s, q[b][r], wv[b][r], dot[b][r]);
+        }
+    }
+}
+
 /// One register block of `R` weight rows (see [`SmallBackward`]); `g` holds
 /// G'ᵀ from the block's first row on, `stride` values per row. The row sums
 /// go to `q` (R·d, stays in L1), then each output row is written in one
@@ -615,58 +656,20 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
         for (r, row) in q.chunks_exact_mut(d).enumerate().take(R) {
             qr[r] = &mut T::split_mut::<S>(row).0[..jn];
         }
-        let mut dot2 = [zero; R];
-        let mut j = 0;
         // two registers per step: independent chains, and each sample's
         // factors and row pointer loaded once for both
+        let mut dots = [[zero; R]; 2];
+        let mut j = 0;
         while j + 2 <= jn {
-            let w0: [T::V<S>; R] = core::array::from_fn(|r| wr[r][j]);
-            let w1: [T::V<S>; R] = core::array::from_fn(|r| wr[r][j + 1]);
-            let mut q0 = [zero; R];
-            let mut q1 = [zero; R];
-            let (a0, a1) = p.acc_t[j * n..(j + 2) * n].split_at_mut(n);
-            for (((x, a), b), gi) in p.xh.iter().zip(a0.iter_mut()).zip(a1.iter_mut()).zip(&gs) {
-                let (x0, x1) = (x[j], x[j + 1]);
-                let (mut v0, mut v1) = (*a, *b);
-                for r in 0..R {
-                    let gv = T::splat(s, gi[r]);
-                    q0[r] = T::vfma(s, gv, x0, q0[r]);
-                    q1[r] = T::vfma(s, gv, x1, q1[r]);
-                    v0 = T::vfma(s, gv, w0[r], v0);
-                    v1 = T::vfma(s, gv, w1[r], v1);
-                }
-                *a = v0;
-                *b = v1;
-            }
-            for r in 0..R {
-                qr[r][j] = q0[r];
-                qr[r][j + 1] = q1[r];
-                dot[r] = T::vfma(s, q0[r], w0[r], dot[r]);
-                dot2[r] = T::vfma(s, q1[r], w1[r], dot2[r]);
-            }
+            bwd_step::<T, S, R, 2>(s, j, &wr, p, &gs, &mut qr, &mut dots);
             j += 2;
         }
         if j < jn {
-            let wv: [T::V<S>; R] = core::array::from_fn(|r| wr[r][j]);
-            let mut qv = [zero; R];
-            let acc = &mut p.acc_t[j * n..(j + 1) * n];
-            for ((x, a), gi) in p.xh.iter().zip(acc.iter_mut()).zip(&gs) {
-                let xv = x[j];
-                let mut av = *a;
-                for r in 0..R {
-                    let gv = T::splat(s, gi[r]);
-                    qv[r] = T::vfma(s, gv, xv, qv[r]);
-                    av = T::vfma(s, gv, wv[r], av);
-                }
-                *a = av;
-            }
-            for r in 0..R {
-                qr[r][j] = qv[r];
-                dot[r] = T::vfma(s, qv[r], wv[r], dot[r]);
-            }
+            let [d0, _] = &mut dots;
+            bwd_step::<T, S, R, 1>(s, j, &wr, p, &gs, &mut qr, core::array::from_mut(d0));
         }
         for r in 0..R {
-            dot[r] = T::vadd(s, dot[r], dot2[r]);
+            dot[r] = T::vadd(s, dots[0][r], dots[1][r]);
         }
     }
     // the scalar tail, then each row's projection
@@ -692,28 +695,12 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
         let nc = T::splat(s, -coef);
         let (gh, gt) = T::split_mut::<S>(row);
         let qh = T::split::<S>(qrow).0;
-        // four probe chains: one would bind the sweep to the FMA latency
-        let (g4, g1) = pulp::as_arrays_mut::<4, _>(gh);
-        let (q4, q1) = pulp::as_arrays::<4, _>(qh);
-        let (w4, w1) = pulp::as_arrays::<4, _>(wr[r]);
-        let mut pr = [zero; 4];
-        for ((gv, qv), wv) in g4.iter_mut().zip(q4).zip(w4) {
-            for l in 0..4 {
-                let v = T::vfma(s, nc, wv[l], qv[l]);
-                gv[l] = v;
-                pr[l] = T::vfma(s, v, zero, pr[l]);
-            }
+        let mut pr = zero;
+        for ((gv, qv), wv) in gh.iter_mut().zip(qh).zip(wr[r]) {
+            *gv = T::vfma(s, nc, *wv, *qv);
+            pr = T::vfma(s, *gv, zero, pr);
         }
-        for ((gv, qv), wv) in g1.iter_mut().zip(q1).zip(w1) {
-            let v = T::vfma(s, nc, *wv, *qv);
-            *gv = v;
-            pr[0] = T::vfma(s, v, zero, pr[0]);
-        }
-        probe = T::vadd(
-            s,
-            probe,
-            T::vadd(s, T::vadd(s, pr[0], pr[1]), T::vadd(s, pr[2], pr[3])),
-        );
+        probe = T::vadd(s, probe, pr);
         let mut ptail = T::ZERO;
         for ((gv, qv), wv) in gt.iter_mut().zip(&qrow[tail0..]).zip(&wrow[tail0..]) {
             *gv = *qv - coef * *wv;
