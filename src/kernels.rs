@@ -249,13 +249,20 @@ impl<T: Real> WithSimd for ProjectOut<'_, T> {
     }
 }
 
-/// Software prefetch of cache lines (x86: `prefetcht0` through pulp's safe
+/// Software prefetch of cache lines (x86: `prefetcht2` through pulp's safe
 /// SSE token; a no-op elsewhere). The small-batch forward sweeps each block
 /// of weight rows once per group of samples: only the first sweep reads
 /// memory, so the hardware prefetchers see the stream pause; fetching the
 /// next block during the later sweeps cut the forward at N = 8 from 3.0 to
-/// 2.1–2.3 ms in `bench_step` (10⁴ rows of 512, W not in cache). Tried in
-/// the backward too, where it did not help.
+/// 2.1–2.3 ms in `bench_step` (10⁴ rows of 512, W not in cache), and
+/// fetching the block two ahead spread over all the sweeps cut the
+/// inference logits at N = 16 from 2.7–3.0 to 2.2–2.4 ms (at N = 1 it
+/// was slower than the hardware prefetchers alone, so N = 1 does not). The
+/// small-batch backward fetches the next block's lines of W and of ∂W (the
+/// lines it will write: the store then finds them in cache instead of
+/// waiting for ownership) spread evenly over the block's sweep, which cut
+/// its time at N = 8 from 4.8 to 3.1–3.3 ms in `bench_step`; fetching only
+/// W's lines did not help, only ∂W's 3.8 ms.
 #[derive(Clone, Copy)]
 pub(crate) struct Prefetch {
     #[cfg(target_arch = "x86_64")]
@@ -277,7 +284,7 @@ impl Prefetch {
             let end = (first + count).min(core::mem::size_of_val(x).div_ceil(64));
             for l in first..end {
                 v1.sse
-                    ._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(base.wrapping_add(l * 64));
+                    ._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T2 }>(base.wrapping_add(l * 64));
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -325,10 +332,14 @@ impl<T: Real> WithSimd for SmallForward<'_, T> {
         let rb = if n == 1 { FWD_ROWS } else { FWD_ROWS / 2 };
         let pf = Prefetch::new();
         let full = rows - rows % rb;
+        // the block two ahead is fetched during this one's sweeps; a
+        // single sample's one sweep is left to the hardware prefetchers
+        let ahead = if n == 1 { 0 } else { 2 };
         for r0 in (0..full).step_by(rb) {
+            let next = w.len().min((r0 + ahead * rb) * d);
             let blk = FwdBlock {
                 pf,
-                next: &w[w.len().min((r0 + rb) * d)..w.len().min((r0 + 2 * rb) * d)],
+                next: &w[next..w.len().min(next + ahead.min(1) * rb * d)],
                 w: &w[r0 * d..(r0 + rb) * d],
                 xs,
                 d,
@@ -358,8 +369,8 @@ impl<T: Real> WithSimd for SmallForward<'_, T> {
 /// A block of weight rows against every sample (see [`SmallForward`]).
 struct FwdBlock<'a, T> {
     pf: Prefetch,
-    /// The rows after this block, prefetched while its later sample groups
-    /// run from L1.
+    /// Rows further on (two blocks ahead), prefetched during this block's
+    /// sweeps.
     next: &'a [T],
     w: &'a [T],
     xs: &'a [T],
@@ -378,27 +389,23 @@ impl<T: Real> FwdBlock<'_, T> {
         let tail0 = jn * lanes::<T, S>(s);
         let wr: [&[T::V<S>]; R] =
             core::array::from_fn(|r| &T::split::<S>(&self.w[r * d..(r + 1) * d]).0[..jn]);
-        // the first group streams the block in; the next block's lines are
-        // fetched during the later ones (whole groups of NS, then singles)
+        // the lines of `next` spread evenly over every step of every group
+        // (whole groups of NS, then singles)
         let groups = n / NS + n % NS;
-        let later = (groups.saturating_sub(1) * jn).max(1);
         let per = core::mem::size_of_val(self.next)
             .div_ceil(64)
-            .div_ceil(later);
+            .div_ceil((groups * jn).max(1));
         let mut i0 = 0;
         let mut step = 0;
         while i0 < n {
-            let pf = if i0 > 0 { per } else { 0 };
             if i0 + NS <= n {
-                self.group::<S, R, NS>(s, &wr, i0, jn, tail0, pt, step * per, pf);
+                self.group::<S, R, NS>(s, &wr, i0, jn, tail0, pt, step * per, per);
                 i0 += NS;
             } else {
-                self.group::<S, R, 1>(s, &wr, i0, jn, tail0, pt, step * per, pf);
+                self.group::<S, R, 1>(s, &wr, i0, jn, tail0, pt, step * per, per);
                 i0 += 1;
             }
-            if pf > 0 {
-                step += jn;
-            }
+            step += jn;
         }
     }
 
@@ -527,17 +534,26 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
         };
         let full = rows - rows % BWD_ROWS;
         let mut probe = T::splat(s, T::ZERO);
+        let pf = Prefetch::new();
         for b0 in (0..full).step_by(BWD_ROWS) {
+            let (gw, gw_rest) = self.gw[b0 * d..].split_at_mut(BWD_ROWS * d);
+            let w_next = &self.w[(b0 + BWD_ROWS) * d..];
+            let ahead = Ahead {
+                pf,
+                w: &w_next[..w_next.len().min(BWD_ROWS * d)],
+                gw: &gw_rest[..gw_rest.len().min(BWD_ROWS * d)],
+            };
             probe = bwd_block::<T, S, BWD_ROWS>(
                 s,
                 &mut parts,
                 &self.w[b0 * d..(b0 + BWD_ROWS) * d],
-                &mut self.gw[b0 * d..(b0 + BWD_ROWS) * d],
+                gw,
                 &mut *q,
                 &self.proj[b0..b0 + BWD_ROWS],
                 &self.prod[(self.r0 + b0) * self.n..],
                 self.n,
                 probe,
+                ahead,
             );
         }
         for b0 in full..rows {
@@ -551,6 +567,11 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
                 &self.prod[(self.r0 + b0) * self.n..],
                 self.n,
                 probe,
+                Ahead {
+                    pf,
+                    w: &[],
+                    gw: &[],
+                },
             );
         }
         for (i, a) in ah.iter_mut().enumerate().take(n) {
@@ -619,6 +640,14 @@ fn bwd_step<T: Real, S: Simd, const R: usize, const JB: usize>(
     }
 }
 
+/// The lines [`bwd_block`] prefetches during its sweep: the next block's
+/// rows of W and of ∂W.
+struct Ahead<'a, T> {
+    pf: Prefetch,
+    w: &'a [T],
+    gw: &'a [T],
+}
+
 /// One register block of `R` weight rows (see [`SmallBackward`]); `g` holds
 /// G'ᵀ from the block's first row on, `stride` values per row. The row sums
 /// go to `q` (R·d, stays in L1), then each output row is written in one
@@ -635,6 +664,7 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
     g: &[T],
     stride: usize,
     mut probe: T::V<S>,
+    ahead: Ahead<'_, T>,
 ) -> T::V<S> {
     let d = w.len() / R;
     let jn = p.jn;
@@ -659,8 +689,15 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
         // two registers per step: independent chains, and each sample's
         // factors and row pointer loaded once for both
         let mut dots = [[zero; R]; 2];
+        // the next block's lines, spread evenly over this block's steps
+        let per = core::mem::size_of_val(ahead.w)
+            .max(core::mem::size_of_val(ahead.gw))
+            .div_ceil(64)
+            .div_ceil((jn / 2).max(1));
         let mut j = 0;
         while j + 2 <= jn {
+            ahead.pf.lines(ahead.w, (j / 2) * per, per);
+            ahead.pf.lines(ahead.gw, (j / 2) * per, per);
             bwd_step::<T, S, R, 2>(s, j, &wr, p, &gs, &mut qr, &mut dots);
             j += 2;
         }
