@@ -1,5 +1,6 @@
 //! The head: weights, margins, inference, and the fused training step.
 
+use crate::aligned::AVec;
 use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::gemm;
@@ -175,20 +176,20 @@ pub struct Workspace<T> {
     d: usize,
     c: usize,
     ck: usize,
-    xn: Vec<T>,
+    xn: AVec<T>,
     inv_x: Vec<T>,
     /// 1 where ‖x_i‖ > eps, else 0 (the normalisation's projection switch).
     xproj: Vec<T>,
-    prod: Vec<T>,
-    grad_features: Vec<T>,
-    grad_weight: Vec<T>,
+    prod: AVec<T>,
+    grad_features: AVec<T>,
+    grad_weight: AVec<T>,
     sample_loss: Vec<T>,
     /// Per-thread ∂X̂ accumulators of the small-batch backward.
-    dx_acc: Vec<T>,
+    dx_acc: AVec<T>,
     /// Per-thread scratch of the small-batch backward.
-    small_scr: Vec<T>,
+    small_scr: AVec<T>,
     /// Per-thread partial ∂X̂ of the product-based backward.
-    dx_part: Vec<T>,
+    dx_part: AVec<T>,
     slots: usize,
     /// Arg-max sub-centre of every class and sample (K > 1), C×N.
     kidx: Vec<T>,
@@ -253,20 +254,20 @@ impl<T: Real> Workspace<T> {
             d,
             c,
             ck: c * k,
-            xn: Vec::new(),
+            xn: AVec::new(),
             inv_x: Vec::new(),
             xproj: Vec::new(),
-            prod: Vec::new(),
-            grad_features: Vec::new(),
+            prod: AVec::new(),
+            grad_features: AVec::new(),
             grad_weight: if grads {
-                vec![T::ZERO; c * k * d]
+                AVec::filled(c * k * d, T::ZERO)
             } else {
-                Vec::new()
+                AVec::new()
             },
             sample_loss: Vec::new(),
-            dx_acc: Vec::new(),
-            small_scr: Vec::new(),
-            dx_part: Vec::new(),
+            dx_acc: AVec::new(),
+            small_scr: AVec::new(),
+            dx_part: AVec::new(),
             slots: 0,
             kidx: Vec::new(),
             partial: Vec::new(),
@@ -490,7 +491,7 @@ pub struct ArcFaceHead<T: Real> {
     margins: Vec<f64>,
     consts: Vec<MarginT<T>>,
     class_weight: Option<Vec<T>>,
-    weight: Vec<T>,
+    weight: AVec<T>,
     /// max(‖w_r‖, eps): cosines are products divided by it.
     norm: Vec<T>,
     /// 1 / max(‖w_r‖, eps): the gradient's column scaling.
@@ -615,7 +616,7 @@ impl<T: Real> ArcFaceHead<T> {
                 .as_ref()
                 .map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
             margins: Vec::new(),
-            weight: Vec::new(),
+            weight: AVec::new(),
             norm: vec![T::ONE; rows],
             inv_norm: vec![T::ONE; rows],
             proj: vec![T::ZERO; rows],
@@ -706,8 +707,7 @@ impl<T: Real> ArcFaceHead<T> {
             let ss = self.arch.dispatch(crate::kernels::SumSq { x: row });
             clamped_norm(ss, row).map_err(|e| e.into_error("weight", r))?;
         }
-        self.weight.clear();
-        self.weight.extend_from_slice(w);
+        self.weight.assign(w);
         self.refresh_norms();
         Ok(())
     }

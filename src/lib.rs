@@ -54,6 +54,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod aligned;
 mod checkpoint;
 mod config;
 mod error;

@@ -1,0 +1,172 @@
+//! A growable buffer whose first element sits on a 64-byte boundary (a
+//! cache line, and one AVX-512 register), without `unsafe`.
+//!
+//! Large `Vec` allocations come from the system allocator 16 bytes past a
+//! page boundary, so every 64-byte register load of a weight row straddled
+//! two cache lines. Measured on AVX-512 with the rows in L2 (10⁴ rows of
+//! 512 in blocks of 100, `SmallForward` at N = 1): 0.216 ms misaligned,
+//! 0.136 ms aligned. [`AVec`] over-allocates one cache line and starts its
+//! slice at the first aligned element.
+
+use core::ops::{Deref, DerefMut};
+
+/// Elements of padding: one cache line's worth.
+const fn pad<T>() -> usize {
+    let s = core::mem::size_of::<T>();
+    if s == 0 || s >= 64 {
+        0
+    } else {
+        64 / s
+    }
+}
+
+/// A `Vec<T>` whose slice starts 64-byte aligned (for element sizes that
+/// divide 64; others keep the allocator's alignment).
+pub(crate) struct AVec<T> {
+    buf: Vec<T>,
+    off: usize,
+    len: usize,
+}
+
+impl<T: Clone> AVec<T> {
+    /// Empty; allocates nothing.
+    pub(crate) const fn new() -> Self {
+        Self {
+            buf: Vec::new(),
+            off: 0,
+            len: 0,
+        }
+    }
+
+    /// `len` copies of `v`.
+    pub(crate) fn filled(len: usize, v: T) -> Self {
+        let buf = vec![v; len + pad::<T>()];
+        let off = Self::offset(&buf);
+        Self { buf, off, len }
+    }
+
+    /// A copy of `x`.
+    pub(crate) fn from_slice(x: &[T]) -> Self {
+        match x.first() {
+            None => Self::new(),
+            Some(v) => {
+                let mut a = Self::filled(x.len(), v.clone());
+                a.clone_from_slice(x);
+                a
+            }
+        }
+    }
+
+    /// The first element of `buf` on a 64-byte boundary (0 if none within
+    /// the padding).
+    fn offset(buf: &[T]) -> usize {
+        let size = core::mem::size_of::<T>();
+        if size == 0 || pad::<T>() == 0 {
+            return 0;
+        }
+        let mis = buf.as_ptr() as usize % 64;
+        let bytes = (64 - mis) % 64;
+        if bytes.is_multiple_of(size) && bytes / size <= pad::<T>() {
+            bytes / size
+        } else {
+            0
+        }
+    }
+
+    /// Grows (filling with `v`) or shrinks to `len` elements, keeping the
+    /// contents and the alignment; reallocates only past the capacity.
+    pub(crate) fn resize(&mut self, len: usize, v: T) {
+        if len <= self.buf.len().saturating_sub(self.off) {
+            if len > self.len {
+                self.buf[self.off + self.len..self.off + len].fill(v);
+            }
+            self.len = len;
+            return;
+        }
+        let mut grown = Self::filled(len, v);
+        grown[..self.len].clone_from_slice(self);
+        *self = grown;
+    }
+
+    /// Replaces the contents with a copy of `x`.
+    pub(crate) fn assign(&mut self, x: &[T]) {
+        if let Some(v) = x.first() {
+            self.resize(x.len(), v.clone());
+            self.clone_from_slice(x);
+        } else {
+            self.len = 0;
+        }
+    }
+}
+
+impl<T> Deref for AVec<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        &self.buf[self.off..self.off + self.len]
+    }
+}
+
+impl<T> DerefMut for AVec<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.buf[self.off..self.off + self.len]
+    }
+}
+
+impl<T: Clone> Clone for AVec<T> {
+    /// A fresh allocation, aligned in its own right.
+    fn clone(&self) -> Self {
+        Self::from_slice(self)
+    }
+}
+
+impl<T: core::fmt::Debug> core::fmt::Debug for AVec<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: Clone> Default for AVec<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aligned<T>(x: &[T]) -> bool {
+        (x.as_ptr() as usize).is_multiple_of(64)
+    }
+
+    #[test]
+    fn starts_on_a_cache_line_and_keeps_contents() {
+        for len in [1usize, 3, 16, 1000, 100_000] {
+            let a = AVec::filled(len, 1.5f32);
+            assert!(aligned(&a) && a.len() == len && a.iter().all(|&v| v == 1.5));
+            let src: Vec<f64> = (0..len).map(|i| i as f64).collect();
+            let mut b = AVec::from_slice(&src);
+            assert!(aligned(&b) && *b == *src);
+            // growing past the capacity reallocates, aligned, contents kept
+            b.resize(len * 3 + 40, -1.0);
+            assert!(aligned(&b));
+            assert_eq!(&b[..len], &src[..]);
+            assert!(b[len..].iter().all(|&v| v == -1.0));
+            // shrinking then growing within the capacity refills
+            b.resize(1, 0.0);
+            b.resize(len, 7.0);
+            assert_eq!(b[0], 0.0);
+            assert!(b[1..].iter().all(|&v| v == 7.0));
+            let c = b.clone();
+            assert!(aligned(&c) && *c == *b);
+            let mut e = AVec::<f32>::new();
+            assert!(e.is_empty());
+            e.assign(&[1.0, 2.0]);
+            assert!(aligned(&e) && *e == [1.0, 2.0]);
+            e.assign(&[]);
+            assert!(e.is_empty());
+        }
+    }
+}
