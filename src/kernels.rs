@@ -462,12 +462,14 @@ impl<T: Real> FwdBlock<'_, T> {
 /// each pair of register columns the block's rows are loaded once, and every
 /// sample's `x̂_i` and ∂X̂ registers once for the whole block, so the ∂X̂
 /// accumulators cost one load and one store per sample per block rather
-/// than per row. The row sums `Σ_i g_i x̂_i` go to an L1 scratch with their
-/// dots against `w_r` in registers; then each projected row is written in
-/// one sequential sweep. Measured on AVX-512 over 10⁴ rows of 512: writing
-/// the block's four gradient rows interleaved instead was up to 2× slower at
-/// N = 1, and ∂X̂ kept in its natural layout (rows 4 KiB apart when D is a
-/// power of two) cost 1.5× at N = 1 and 8.
+/// than per row. The row sums `Σ_i g_i x̂_i` go straight into the gradient
+/// rows (whose lines were fetched during the block before) with their dots
+/// against `w_r` in registers; then each row is projected in place, from
+/// L1. Measured on AVX-512 over 10⁴ rows of 512 in `bench_step`: an L1
+/// scratch for the sums instead, copied out by the projection, made the
+/// backward 30 % slower at N = 8 (2.7 against 3.55 ms; the scratch pushed
+/// the block's working set past L1) and 5 % at N = 1, and ∂X̂ kept in its natural layout (rows 4 KiB
+/// apart when D is a power of two) cost 1.5× at N = 1 and 8.
 pub(crate) struct SmallBackward<'a, T> {
     pub w: &'a [T],
     pub proj: &'a [T],
@@ -484,7 +486,7 @@ pub(crate) struct SmallBackward<'a, T> {
 
 /// Scratch elements [`SmallBackward`] needs for `n` samples of dimension `d`.
 pub(crate) const fn small_backward_scratch(n: usize, d: usize) -> usize {
-    (BWD_ROWS + n) * d
+    n * d
 }
 
 impl<T: Real> WithSimd for SmallBackward<'_, T> {
@@ -499,7 +501,7 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
         let n = n
             .min(self.xs.len() / d)
             .min(self.acc.len() / d)
-            .min((self.scr.len() / d).saturating_sub(BWD_ROWS));
+            .min(self.scr.len() / d);
         let rows = (self.gw.len() / d).min(self.w.len() / d);
         let jn = d / lanes::<T, S>(s);
         // every sample's row split once: registers and tail
@@ -517,13 +519,12 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
             ah[i] = &mut h[..jn];
             at[i] = t;
         }
-        // the block's row sums, then ∂X̂'s registers interleaved (register
+        // ∂X̂'s registers interleaved (register
         // j of every sample side by side): in the natural layout, rows a
         // multiple of 4 KiB apart (D a power of two) made the kernel 1.5×
         // slower, most likely by 4K aliasing between one sample's store and
         // the next one's load
-        let (q, rest) = self.scr.split_at_mut(BWD_ROWS * d);
-        let acc_t = &mut T::split_mut::<S>(&mut rest[..n * jn * lanes::<T, S>(s)]).0[..n * jn];
+        let acc_t = &mut T::split_mut::<S>(&mut self.scr[..n * jn * lanes::<T, S>(s)]).0[..n * jn];
         acc_t.fill(T::splat(s, T::ZERO));
         let mut parts = BwdParts {
             xh: &xh[..n],
@@ -548,7 +549,6 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
                 &mut parts,
                 &self.w[b0 * d..(b0 + BWD_ROWS) * d],
                 gw,
-                &mut *q,
                 &self.proj[b0..b0 + BWD_ROWS],
                 &self.prod[(self.r0 + b0) * self.n..],
                 self.n,
@@ -562,7 +562,6 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
                 &mut parts,
                 &self.w[b0 * d..(b0 + 1) * d],
                 &mut self.gw[b0 * d..(b0 + 1) * d],
-                &mut q[..d],
                 &self.proj[b0..b0 + 1],
                 &self.prod[(self.r0 + b0) * self.n..],
                 self.n,
@@ -650,8 +649,7 @@ struct Ahead<'a, T> {
 
 /// One register block of `R` weight rows (see [`SmallBackward`]); `g` holds
 /// G'ᵀ from the block's first row on, `stride` values per row. The row sums
-/// go to `q` (R·d, stays in L1), then each output row is written in one
-/// sequential sweep.
+/// go into `gw`, which each row's projection then updates in place.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn bwd_block<T: Real, S: Simd, const R: usize>(
@@ -659,7 +657,6 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
     p: &mut BwdParts<'_, '_, T, S>,
     w: &[T],
     gw: &mut [T],
-    q: &mut [T],
     proj: &[T],
     g: &[T],
     stride: usize,
@@ -683,7 +680,7 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
     let mut dot = [zero; R];
     {
         let mut qr: [&mut [T::V<S>]; R] = core::array::from_fn(|_| <&mut [T::V<S>]>::default());
-        for (r, row) in q.chunks_exact_mut(d).enumerate().take(R) {
+        for (r, row) in gw.chunks_exact_mut(d).enumerate().take(R) {
             qr[r] = &mut T::split_mut::<S>(row).0[..jn];
         }
         // two registers per step: independent chains, and each sample's
@@ -710,12 +707,7 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
         }
     }
     // the scalar tail, then each row's projection
-    for (r, (row, qrow)) in gw
-        .chunks_exact_mut(d)
-        .zip(q.chunks_exact_mut(d))
-        .enumerate()
-    {
-        let qrow = &mut qrow[..d];
+    for (r, row) in gw.chunks_exact_mut(d).enumerate() {
         let wrow = &w[r * d..(r + 1) * d];
         let mut dt = T::vsum(s, dot[r]);
         for t in tail0..d {
@@ -724,23 +716,22 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
                 qt += gi[r] * x[t - tail0];
                 a[t - tail0] += gi[r] * wrow[t];
             }
-            qrow[t] = qt;
+            row[t] = qt;
             dt += qt * wrow[t];
         }
         let c = proj[r];
         let coef = if c == T::ZERO { T::ZERO } else { c * (c * dt) };
         let nc = T::splat(s, -coef);
         let (gh, gt) = T::split_mut::<S>(row);
-        let qh = T::split::<S>(qrow).0;
         let mut pr = zero;
-        for ((gv, qv), wv) in gh.iter_mut().zip(qh).zip(wr[r]) {
-            *gv = T::vfma(s, nc, *wv, *qv);
+        for (gv, wv) in gh.iter_mut().zip(wr[r]) {
+            *gv = T::vfma(s, nc, *wv, *gv);
             pr = T::vfma(s, *gv, zero, pr);
         }
         probe = T::vadd(s, probe, pr);
         let mut ptail = T::ZERO;
-        for ((gv, qv), wv) in gt.iter_mut().zip(&qrow[tail0..]).zip(&wrow[tail0..]) {
-            *gv = *qv - coef * *wv;
+        for (gv, wv) in gt.iter_mut().zip(&wrow[tail0..]) {
+            *gv -= coef * *wv;
             ptail += *gv * T::ZERO;
         }
         if ptail != T::ZERO {
