@@ -17,7 +17,9 @@
 //! STREAM-style: writing costs more than reading) and `rw_ratio`,
 //! `read_ms` and `copy_ms` (those two measurements), `logits_ms` (inference
 //! logits of the same batch, `logits_into` on an inference workspace: one
-//! read of W), `peak_rss_mb` (the process's peak after the warm-up: the
+//! read of W), `fma_gflops` (the f32 FMA peak of `threads` threads, register
+//! FMAs only) and `fma_floor_ms` (the step's 6·N·D·C·K flops at that peak:
+//! no implementation of the three products can be faster), `peak_rss_mb` (the process's peak after the warm-up: the
 //! head, its workspace and the plain products' operands), `simd`. The
 //! read and copy measurements use one thread whatever `--threads` says. The
 //! parallel faer products are timed in rounds of their own, after the
@@ -114,6 +116,47 @@ fn stream_sum(x: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+/// Twelve independent chains of register FMAs (no memory traffic), widest
+/// SIMD: returns the lanes per register and a value to keep.
+struct FmaLoop(usize);
+impl pulp::WithSimd for FmaLoop {
+    type Output = (usize, f32);
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, s: S) -> (usize, f32) {
+        let c = s.splat_f32s(0.999_9);
+        let x = s.splat_f32s(1e-4);
+        let mut a = [s.splat_f32s(0.0); 12];
+        for _ in 0..self.0 {
+            for v in &mut a {
+                *v = s.mul_add_f32s(*v, c, x);
+            }
+        }
+        let mut t = a[0];
+        for v in &a[1..] {
+            t = s.add_f32s(t, *v);
+        }
+        (core::mem::size_of::<S::f32s>() / 4, s.reduce_sum_f32s(t))
+    }
+}
+
+/// The f32 FMA peak of the current pool's threads together, GFLOP/s: every
+/// thread runs [`FmaLoop`] at once, best of five.
+fn fma_peak_gflops() -> f64 {
+    let iters = std::hint::black_box(2_000_000usize);
+    let threads = rayon::current_num_threads();
+    let arch = pulp::Arch::new();
+    let mut best = f64::MAX;
+    let mut lanes = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = rayon::broadcast(|_| arch.dispatch(FmaLoop(iters)));
+        best = best.min(t.elapsed().as_secs_f64());
+        lanes = out[0].0;
+        std::hint::black_box(out);
+    }
+    (2 * 12 * lanes * iters * threads) as f64 / best / 1e9
 }
 
 fn time_ms(f: &mut dyn FnMut()) -> f64 {
@@ -265,6 +308,8 @@ fn main() {
         let rw_floor_ms = (reads - writes) * read_ms + writes * copy_ms;
         let logits_ms = median(&mut inf);
         let flops = 6.0 * (n * d * ck) as f64;
+        let fma_gflops = fma_peak_gflops();
+        let fma_floor_ms = flops / fma_gflops / 1e6;
         println!(
             "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms; as streams (read {read_ms:.3}, copy {copy_ms:.3} ms) {rw_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
             step_ms / floor,
@@ -272,7 +317,7 @@ fn main() {
             moved / 1e6
         );
         println!(
-            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"rw_floor_ms\":{rw_floor_ms:.4},\"rw_ratio\":{:.3},\"read_ms\":{read_ms:.4},\"copy_ms\":{copy_ms:.4},\"logits_ms\":{logits_ms:.4},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
+            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"rw_floor_ms\":{rw_floor_ms:.4},\"rw_ratio\":{:.3},\"read_ms\":{read_ms:.4},\"copy_ms\":{copy_ms:.4},\"logits_ms\":{logits_ms:.4},\"fma_gflops\":{fma_gflops:.1},\"fma_floor_ms\":{fma_floor_ms:.4},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
             step_ms / floor,
             flops / step_ms / 1e6,
             moved as u64,

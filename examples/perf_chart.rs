@@ -46,6 +46,8 @@ struct Row {
     read: f64,
     logits: f64,
     gflops: f64,
+    fma_gflops: f64,
+    fma_floor: f64,
     rss: f64,
     simd: String,
 }
@@ -78,6 +80,8 @@ fn main() {
                 read: v["read_ms"].as_f64().unwrap_or(f64::NAN),
                 logits: v["logits_ms"].as_f64().unwrap_or(f64::NAN),
                 gflops: f("gflops"),
+                fma_gflops: v["fma_gflops"].as_f64().unwrap_or(f64::NAN),
+                fma_floor: v["fma_floor_ms"].as_f64().unwrap_or(f64::NAN),
                 rss: f("peak_rss_mb"),
                 simd: v["simd"].as_str().unwrap_or("?").to_string(),
             }
@@ -134,6 +138,31 @@ fn main() {
                 r.logits,
                 r.read,
                 r.logits / r.read
+            );
+        }
+    }
+    // the FMA peak: how fast any step could be, and so the most any
+    // implementation could beat the peers by
+    let peaked: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.fma_floor.is_finite() && peer(r.shape, r.threads).is_some())
+        .collect();
+    if !peaked.is_empty() {
+        md.push_str("\nAgainst the FMA peak (`fma_gflops`: register FMAs on every thread, no memory traffic): the step's 6·N·D·C·K flops at that peak, and so the most any f32 step could beat PyTorch eager by (eager's time from the table above over that floor):\n\n");
+        md.push_str("| shape (N, D, C, K) | threads | FMA peak GFLOP/s | flops at peak ms | step / that | step's share of peak | eager / that (the most possible) |\n");
+        md.push_str("|---|---|---|---|---|---|---|\n");
+        for r in peaked {
+            let (n, d, c, k) = r.shape;
+            let (e, _) = peer(r.shape, r.threads).unwrap_or((f64::NAN, f64::NAN));
+            let _ = writeln!(
+                md,
+                "| {n}, {d}, {c}, {k} | {} | {:.0} | {:.3} | {:.2} | {:.0} % | {:.1}× |",
+                r.threads,
+                r.fma_gflops,
+                r.fma_floor,
+                r.step / r.fma_floor,
+                100.0 * r.fma_floor / r.step,
+                e / r.fma_floor
             );
         }
     }
