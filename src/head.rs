@@ -157,7 +157,7 @@ impl<'a, T> Batch<'a, T> {
 /// weight gradient $CK \cdot D$ ([`Workspace::new`] only), $\hat X$ and $\partial X$
 /// ($2ND$), per-thread partial sums of $\partial X$ ($t \cdot N D$) and softmax
 /// state ($4tN$), for batches of up to 16 per-thread scratch of the fused
-/// backward ($t (N + 4) D$), a dozen per-sample vectors, and for $K > 1$ the
+/// backward ($t N D$), a dozen per-sample vectors, and for $K > 1$ the
 /// arg-max sub-centres ($C N$): $N \cdot CK + O((N + CK) D)$ beyond the weights.
 ///
 /// ```

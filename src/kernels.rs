@@ -332,14 +332,18 @@ impl<T: Real> WithSimd for SmallForward<'_, T> {
         let rb = if n == 1 { FWD_ROWS } else { FWD_ROWS / 2 };
         let pf = Prefetch::new();
         let full = rows - rows % rb;
-        // the block two ahead is fetched during this one's sweeps; a
-        // single sample's one sweep is left to the hardware prefetchers
-        let ahead = if n == 1 { 0 } else { 2 };
         for r0 in (0..full).step_by(rb) {
-            let next = w.len().min((r0 + ahead * rb) * d);
+            // the block two ahead is fetched during this one's sweeps; a
+            // single sample's one sweep is left to the hardware prefetchers
+            let next: &[T] = if n == 1 {
+                &[]
+            } else {
+                let at = w.len().min((r0 + 2 * rb) * d);
+                &w[at..w.len().min(at + rb * d)]
+            };
             let blk = FwdBlock {
                 pf,
-                next: &w[next..w.len().min(next + ahead.min(1) * rb * d)],
+                next,
                 w: &w[r0 * d..(r0 + rb) * d],
                 xs,
                 d,
