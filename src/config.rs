@@ -331,6 +331,19 @@ pub struct HeadConfig {
 }
 
 impl HeadConfig {
+    /// Upstream's default scale $S$ (`scale=64.0`).
+    ///
+    /// ```
+    /// assert_eq!(arcface::HeadConfig::DEFAULT_SCALE, 64.0);
+    /// ```
+    pub const DEFAULT_SCALE: f64 = 64.0;
+    /// Upstream's default additive angular margin $m$ in radians (`margins=0.5`).
+    ///
+    /// ```
+    /// assert_eq!(arcface::HeadConfig::DEFAULT_MARGIN, 0.5);
+    /// ```
+    pub const DEFAULT_MARGIN: f64 = 0.5;
+
     /// Upstream's defaults for the given shape: K = 1, S = 64, m = 0.5,
     /// `easy_margin = false`, cross-entropy.
     ///
@@ -343,8 +356,8 @@ impl HeadConfig {
             num_classes,
             in_channels,
             num_subcenters: 1,
-            scale: 64.0,
-            margins: Margins::Uniform(0.5),
+            scale: Self::DEFAULT_SCALE,
+            margins: Margins::Uniform(Self::DEFAULT_MARGIN),
             easy_margin: false,
             loss: LossConfig::cross_entropy(),
             margin_grad: MarginGrad::Exact,

@@ -190,3 +190,19 @@ impl std::error::Error for Error {}
 /// assert!(check(0.5).is_ok());
 /// ```
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Checks that every label lies in `0..num_classes` (deviation D12): the one
+/// place this rule is written.
+pub(crate) fn check_labels(labels: &[i64], num_classes: usize) -> Result<()> {
+    match labels
+        .iter()
+        .position(|&l| l < 0 || l as u64 >= num_classes as u64)
+    {
+        Some(sample) => Err(Error::LabelOutOfRange {
+            sample,
+            label: labels[sample],
+            num_classes,
+        }),
+        None => Ok(()),
+    }
+}

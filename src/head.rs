@@ -551,15 +551,6 @@ impl NormError {
     }
 }
 
-/// A small, fast, seedable generator (SplitMix64) for the weight init.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl<T: Real> ArcFaceHead<T> {
     /// A head with weights drawn like `nn.Linear`'s default init, uniform in
     /// $[-1/\sqrt D, 1/\sqrt D)$, from `seed` (the same seed gives the same
@@ -574,10 +565,10 @@ impl<T: Real> ArcFaceHead<T> {
         cfg.validate()?;
         let n = cfg.num_classes * cfg.num_subcenters * cfg.in_channels;
         let bound = 1.0 / (cfg.in_channels as f64).sqrt();
-        let mut state = seed;
+        let mut rng = crate::rng::SplitMix64::new(seed);
         let w: Vec<T> = (0..n)
             .map(|_| {
-                let u = (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
+                let u = rng.next_f64();
                 T::from_f64((2.0 * u - 1.0) * bound)
             })
             .collect();
@@ -1019,17 +1010,7 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     fn check_labels(&self, labels: &[i64]) -> Result<()> {
-        let c = self.cfg.num_classes;
-        for (sample, &label) in labels.iter().enumerate() {
-            if label < 0 || label as u64 >= c as u64 {
-                return Err(Error::LabelOutOfRange {
-                    sample,
-                    label,
-                    num_classes: c,
-                });
-            }
-        }
-        Ok(())
+        crate::error::check_labels(labels, self.cfg.num_classes)
     }
 
     fn workspace_for(&self, ws: &Workspace<T>) -> Result<()> {

@@ -66,6 +66,7 @@ mod margins_io;
 pub mod ops;
 mod optim;
 mod real;
+mod rng;
 mod storage;
 mod train;
 
@@ -77,6 +78,7 @@ pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS, SMA
 pub use margin::{margin_target, Branch, MarginConstants, SIN_THETA_FLOOR};
 pub use margins_io::{load_margins_file, parse_margins_file, AdaptiveMargins};
 pub use real::Real;
+pub use rng::SplitMix64;
 pub use storage::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
 
 pub use checkpoint::{

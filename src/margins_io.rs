@@ -238,14 +238,8 @@ impl AdaptiveMargins {
             ))
         })?;
         counts.resize(num_classes, 0);
-        for (sample, &label) in labels.iter().enumerate() {
-            if label < 0 || label as u64 >= num_classes as u64 {
-                return Err(Error::LabelOutOfRange {
-                    sample,
-                    label,
-                    num_classes,
-                });
-            }
+        crate::error::check_labels(labels, num_classes)?;
+        for &label in labels {
             counts[label as usize] += 1;
         }
         let pf: Vec<f64> = counts

@@ -9,6 +9,7 @@ use crate::head::{ArcFaceHead, Batch, Workspace};
 use crate::margins_io::AdaptiveMargins;
 use crate::optim::{LrSchedule, LrScheduler, Optimizer, OptimizerConfig};
 use crate::real::Real;
+use crate::rng::SplitMix64;
 use core::ops::ControlFlow;
 use std::time::Instant;
 
@@ -72,15 +73,7 @@ impl<'a, T: Real> Dataset<'a, T> {
                 got: self.features.len(),
             });
         }
-        for (sample, &label) in self.labels.iter().enumerate() {
-            if label < 0 || label as u64 >= c as u64 {
-                return Err(Error::LabelOutOfRange {
-                    sample,
-                    label,
-                    num_classes: c,
-                });
-            }
-        }
+        crate::error::check_labels(self.labels, c)?;
         if let Some(p) = self.features.iter().position(|v| !v.is_finite_()) {
             return Err(Error::NonFinite {
                 what,
@@ -448,24 +441,6 @@ pub struct TrainReport {
     pub stopped_early: bool,
 }
 
-/// SplitMix64: a small, seedable, platform-independent generator.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..=bound` (multiply-shift; the bias is below 2⁻³²).
-    fn below_incl(&mut self, bound: usize) -> usize {
-        ((self.next() as u128 * (bound as u128 + 1)) >> 64) as usize
-    }
-}
-
 /// Trains a head: owns it, its optimiser, and every buffer a step needs
 /// (sized at the start of [`Trainer::fit`]), so that a step allocates nothing.
 ///
@@ -498,7 +473,7 @@ pub struct Trainer<T: Real> {
     yb: Vec<i64>,
     logits: Vec<T>,
     perm: Vec<usize>,
-    rng: Rng,
+    rng: SplitMix64,
 }
 
 impl<T: Real> Trainer<T> {
@@ -545,7 +520,7 @@ impl<T: Real> Trainer<T> {
             yb: Vec::new(),
             logits: Vec::new(),
             perm: Vec::new(),
-            rng: Rng(cfg.seed),
+            rng: SplitMix64::new(cfg.seed),
             head,
             opt,
             cfg,
@@ -688,7 +663,7 @@ impl<T: Real> Trainer<T> {
                 *p = i;
             }
             for i in (1..n).rev() {
-                let j = self.rng.below_incl(i);
+                let j = self.rng.below(i + 1);
                 self.perm.swap(i, j);
             }
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
