@@ -274,6 +274,8 @@ fn loads_what_pytorch_exports() {
     }
 }
 
+// A list of broken files, each with the words its error must contain;
+// hence its length.
 #[test]
 fn bad_files_are_clear_errors() {
     let w = vec![0u8; 6 * 4 * 4];

@@ -2,19 +2,10 @@
 //! run; other thread counts agree to rounding. The shapes are large enough
 //! for every parallel path (blocked products, class-parallel pass).
 
-use arcface::{ArcFaceHead, Batch, HeadConfig, LossConfig, Threads, Workspace};
+mod common;
 
-fn data(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+use arcface::{ArcFaceHead, Batch, HeadConfig, LossConfig, Threads, Workspace};
+use common::data::uniform;
 
 fn run(threads: usize, k: usize, n: usize) -> (f32, Vec<f32>, Vec<f32>) {
     let (c, d) = (3000, 128);
@@ -29,7 +20,7 @@ fn run(threads: usize, k: usize, n: usize) -> (f32, Vec<f32>, Vec<f32>) {
         let head = ArcFaceHead::<f32>::new(cfg, 5)
             .unwrap()
             .with_threads(Threads::Rayon);
-        let x = data(n * d, 9);
+        let x = uniform(n * d, 9);
         let labels: Vec<i64> = (0..n as i64).map(|i| (i * 37) % c as i64).collect();
         let mut ws = Workspace::new(&head, n);
         let loss = head

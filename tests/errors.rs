@@ -91,6 +91,8 @@ fn configuration_errors_name_the_field() {
     );
 }
 
+// A table of bad batches run through one primed workspace, so that "nothing
+// written" covers every one of them; hence its length.
 #[test]
 fn data_errors_name_the_sample_and_write_nothing() {
     let h = head(4, 3, 2);

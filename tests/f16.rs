@@ -1,23 +1,14 @@
 //! f16 / bf16 storage (D13): widened at the boundary, f32 arithmetic.
 
+mod common;
+
 use arcface::half::{bf16, f16};
 use arcface::{widen_f16, ArcFaceHead, Batch, HeadConfig, Workspace};
-
-fn data(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+use common::data::uniform;
 
 #[test]
 fn half_weights_load_exactly() {
-    let w = data(6 * 3 * 32, 1);
+    let w = uniform(6 * 3 * 32, 1);
     let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
     let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
     let cfg = HeadConfig::new(6, 32).with_subcenters(3);
@@ -41,8 +32,8 @@ fn half_storage_stays_close_to_f32() {
     // f16 rounding of weights and features (relative 2^-11) moves the
     // cosines by about 1e-3; the logits by S times that
     let (c, d, n) = (20, 64, 8);
-    let w = data(c * d, 3);
-    let x = data(n * d, 4);
+    let w = uniform(c * d, 3);
+    let x = uniform(n * d, 4);
     let labels: Vec<i64> = (0..n as i64).map(|i| i % c as i64).collect();
     let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
     let x16: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();

@@ -1,19 +1,16 @@
-//! Robustness of checkpoint reading (issue 5, target 4), on stable Rust:
-//! the committed corpus of `fuzz/corpus/checkpoint/`, proptest over the
-//! fuzzer's decoder, and named regressions. The invariants are in
-//! `tests/invariants/checkpoint.rs`, shared with the `checkpoint` fuzz target.
+//! Robustness of checkpoint reading, on stable Rust: the committed corpus
+//! of `fuzz/corpus/checkpoint/`, proptest over the fuzzer's decoder, and
+//! named regressions. The invariants are in
+//! `tests/common/invariants/checkpoint.rs`, shared with the `checkpoint`
+//! fuzz target. Tests that may allocate what a file says run in a child
+//! process, so that an abort fails them alone.
 
-#[path = "invariants/checkpoint.rs"]
-mod checkpoint_invariants;
+mod common;
 
 use arcface::{ArcFaceHead, Checkpoint, HeadConfig, Margins, WeightDtype};
-use checkpoint_invariants::*;
+use common::corpus::{corpus_dir, in_child, replay};
+use common::invariants::checkpoint::{check_checkpoint, decode_checkpoint};
 use proptest::prelude::*;
-use std::path::PathBuf;
-
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/checkpoint")
-}
 
 fn run(b: &[u8]) {
     check_checkpoint(&decode_checkpoint(b))
@@ -39,7 +36,8 @@ fn mode2(rows: u8, cols: u8, meta: &str) -> Vec<u8> {
     v
 }
 
-/// The committed seeds: (file name, bytes).
+/// The committed seeds: (file name, bytes). A table, one entry per seed,
+/// hence its length.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
     for (i, dtype) in [
@@ -138,9 +136,9 @@ fn checkpoint_seed_corpus_is_committed() {
     let write = std::env::var_os("ARCFACE_WRITE_SEEDS").is_some();
     let mut missing = Vec::new();
     for (name, bytes) in seeds() {
-        let path = corpus_dir().join(name);
+        let path = corpus_dir("checkpoint").join(name);
         if write {
-            std::fs::create_dir_all(corpus_dir()).unwrap();
+            std::fs::create_dir_all(corpus_dir("checkpoint")).unwrap();
             std::fs::write(&path, &bytes).unwrap();
         } else if !path.is_file() {
             missing.push(name);
@@ -151,27 +149,9 @@ fn checkpoint_seed_corpus_is_committed() {
 
 #[test]
 fn corpus_checkpoint_replays_clean() {
-    in_child("corpus_checkpoint_replays_clean", replay_corpus);
-}
-
-fn replay_corpus() {
-    let mut failed = Vec::new();
-    let mut count = 0;
-    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !path.is_file() || name.starts_with('.') {
-            continue;
-        }
-        count += 1;
-        let bytes = std::fs::read(&path).unwrap();
-        if std::panic::catch_unwind(|| run(&bytes)).is_err() {
-            failed.push(name);
-        }
-    }
-    assert!(count > 0, "empty corpus");
-    failed.sort();
-    assert!(failed.is_empty(), "fuzz/corpus/checkpoint: {failed:?} fail");
+    in_child("corpus_checkpoint_replays_clean", || {
+        replay("checkpoint", run)
+    });
 }
 
 fn runner() -> proptest::test_runner::TestRunner {
@@ -225,40 +205,6 @@ fn prop_checkpoint_metadata() {
     });
 }
 
-/// Runs `body` in a child process (this test binary, filtered to `name`),
-/// so that an abort (a failed huge allocation) fails this test alone
-/// instead of killing every test of the binary.
-fn in_child(name: &str, body: impl FnOnce()) {
-    if std::env::var_os("ARCFACE_IN_CHILD").is_some() {
-        body();
-        return;
-    }
-    // under a cargo runner (qemu for scripts/test-aarch64.sh), through it
-    let exe = std::env::current_exe().unwrap();
-    let runner = std::env::vars()
-        .find(|(k, _)| k.starts_with("CARGO_TARGET_") && k.ends_with("_RUNNER"))
-        .map(|(_, v)| v);
-    let mut cmd = match runner.as_deref().map(str::split_whitespace) {
-        Some(mut parts) => {
-            let mut c = std::process::Command::new(parts.next().expect("runner"));
-            c.args(parts).arg(&exe);
-            c
-        }
-        None => std::process::Command::new(&exe),
-    };
-    let out = cmd
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("ARCFACE_IN_CHILD", "1")
-        .output()
-        .expect("spawn the test binary");
-    assert!(
-        out.status.success(),
-        "{name} failed in a child process ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A metadata shape whose `num_classes * num_subcenters` overflows is a
 /// typed error (not a panic, not a wrapped product that matches).
 #[test]
@@ -276,7 +222,7 @@ fn checkpoint_metadata_shape_product_overflow_is_an_error() {
     run(&file);
 }
 
-/// Defect 9 (checkpoint / config): `HeadConfig::validate` expands
+/// Found by the `checkpoint` fuzzer: `HeadConfig::validate` expands
 /// `Margins::Uniform` into a `Vec` of `num_classes` values, and
 /// `Checkpoint::from_bytes` validates the metadata's configuration before
 /// comparing its shape with the tensor's. A 459-byte file saying
@@ -287,15 +233,16 @@ fn regression_checkpoint_metadata_huge_num_classes_scalar_margin() {
     in_child(
         "regression_checkpoint_metadata_huge_num_classes_scalar_margin",
         || {
-            let file =
-                std::fs::read(corpus_dir().join("seed-metadata-huge-num-classes-scalar-margin"))
-                    .unwrap();
+            let file = std::fs::read(
+                corpus_dir("checkpoint").join("seed-metadata-huge-num-classes-scalar-margin"),
+            )
+            .unwrap();
             assert!(Checkpoint::from_bytes(&decode_checkpoint(&file)).is_err());
         },
     );
 }
 
-/// Defect 9 without a file: validating a configuration, or building a head
+/// The same without a file: validating a configuration, or building a head
 /// from a (wrong-length) weight, allocates `num_classes` margins first.
 #[test]
 fn regression_config_validate_does_not_allocate_per_class_margins() {

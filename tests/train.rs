@@ -2,11 +2,14 @@
 //! step, early stop on non-finite values with the weights untouched,
 //! adaptive margins, schedules, and PyTorch's update rules.
 
+mod common;
+
 use arcface::{
     evaluate, AdamW, AdaptiveMargins, ArcFaceHead, Dataset, Error, Event, HeadConfig, LossConfig,
     LrSchedule, LrScheduler, Margins, Optimizer, OptimizerConfig, Sgd, Threads, TrainConfig,
     Trainer,
 };
+use common::data::clusters;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ops::ControlFlow;
@@ -45,29 +48,7 @@ fn allocs() -> usize {
     ALLOCS.with(Cell::get)
 }
 
-// ---------------------------------------------------------------- data
-
-/// Noisy clusters: `c` classes in `d` dimensions, `n` samples.
-fn clusters(c: usize, d: usize, n: usize, noise: f32, seed: u64) -> (Vec<f32>, Vec<i64>) {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ((s >> 11) as f64 / (1u64 << 53) as f64) as f32 * 2.0 - 1.0
-    };
-    let centres: Vec<f32> = (0..c * d).map(|_| rnd()).collect();
-    let mut x = Vec::with_capacity(n * d);
-    let mut y = Vec::with_capacity(n);
-    for i in 0..n {
-        let cls = (i * 7 + i / 3) % c;
-        for j in 0..d {
-            x.push(centres[cls * d + j] + noise * rnd());
-        }
-        y.push(cls as i64);
-    }
-    (x, y)
-}
+// ---------------------------------------------------------------- helpers
 
 fn head(c: usize, d: usize, k: usize) -> ArcFaceHead<f32> {
     let cfg = HeadConfig::new(c, d)
@@ -442,6 +423,8 @@ fn updates_follow_pytorch() {
     assert_eq!(opt.steps(), 3);
 }
 
+// One trainer fed bad data of every kind in turn, so that "changes nothing"
+// is checked across all of them; hence its length.
 #[test]
 fn bad_data_is_a_clear_error_and_changes_nothing() {
     let (x, y) = clusters(4, 8, 40, 0.5, 9);

@@ -2,7 +2,7 @@
 //! out-of-range labels, none at all), parameters of any value (NaN and ±∞
 //! included) and class counts 0..=64 or beyond any `Vec<f64>`.
 //!
-//! Invariants (`tests/invariants/mod.rs`, `check_adaptive`): no panic; a
+//! Invariants (`tests/common/invariants/`, `check_adaptive`): no panic; a
 //! typed error exactly for bad input (or a result that overflows f64), else
 //! `num_classes` finite margins within [margin_min, margin_max] up to one
 //! rounding, all `margin_max` when every class is equally frequent (D5).
@@ -10,9 +10,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/invariants/mod.rs"]
+#[path = "../../tests/common/invariants/mod.rs"]
 mod invariants;
 
 fuzz_target!(|data: &[u8]| {
-    invariants::check_adaptive(&invariants::decode_adaptive(data));
+    invariants::adaptive::check_adaptive(&invariants::adaptive::decode_adaptive(data));
 });

@@ -1,7 +1,7 @@
 //! Arbitrary bytes, mutated valid checkpoints and fuzzer-written metadata
 //! JSON through `Checkpoint::from_bytes`, `to_bytes` and `to_head`.
 //!
-//! Invariants (`tests/invariants/checkpoint.rs`, `check_checkpoint`): no
+//! Invariants (`tests/common/invariants/`, `check_checkpoint`): no
 //! panic (overflow checks on), no allocation beyond the input's size; an
 //! accepted checkpoint has rows × cols weights and survives a round trip
 //! bit for bit; a head built from it is an error or gives finite logits.
@@ -9,9 +9,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/invariants/checkpoint.rs"]
+#[path = "../../tests/common/invariants/mod.rs"]
 mod invariants;
 
 fuzz_target!(|data: &[u8]| {
-    invariants::check_checkpoint(&invariants::decode_checkpoint(data));
+    invariants::checkpoint::check_checkpoint(&invariants::checkpoint::decode_checkpoint(data));
 });

@@ -3,7 +3,7 @@
 //! and size (0, tiny, near π, above π, negative, past f32's range), both
 //! `easy_margin` settings, both margin-gradient modes, in f32 and f64.
 //!
-//! Invariants (`tests/invariants/mod.rs`, `check_margin_t`): no panic; the
+//! Invariants (`tests/common/invariants/`, `check_margin_t`): no panic; the
 //! branch follows the strict-comparison rule against the threshold rounded
 //! to the working type; finite cosine and margin give a finite value and
 //! derivative; the value is within 4(u + 2⁻⁵³)(3 + |m|) of the f64
@@ -13,9 +13,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/invariants/mod.rs"]
+#[path = "../../tests/common/invariants/mod.rs"]
 mod invariants;
 
 fuzz_target!(|data: &[u8]| {
-    invariants::check_margin(&invariants::decode_margin(data));
+    invariants::margin::check_margin(&invariants::margin::decode_margin(data));
 });

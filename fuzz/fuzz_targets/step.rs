@@ -4,7 +4,7 @@
 //! negations of weight rows), labels (out of range too), soft targets,
 //! per-sample weights, losses, margins, scales and learning rates.
 //!
-//! Invariants (`tests/invariants/mod.rs`, `check_step_t`): no panic; either
+//! Invariants (`tests/common/invariants/`, `check_step_t`): no panic; either
 //! a typed error that leaves the weights, the margins and the workspace's
 //! visible results unchanged bit for bit, or a finite loss and finite
 //! gradients of the right shapes; invalid batches are always errors;
@@ -14,9 +14,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/invariants/mod.rs"]
+#[path = "../../tests/common/invariants/mod.rs"]
 mod invariants;
 
 fuzz_target!(|data: &[u8]| {
-    invariants::check_step(&invariants::decode_step(data));
+    invariants::step::check_step(&invariants::step_case::decode_step(data));
 });

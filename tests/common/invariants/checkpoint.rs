@@ -1,7 +1,5 @@
-//! Checkpoint invariants (issue 5, target 4: "later entry points get a
-//! target when they appear"), shared by `tests/robustness_checkpoint.rs`
-//! and `fuzz/fuzz_targets/checkpoint.rs`. Kept apart from `mod.rs` so that
-//! the other targets do not depend on the checkpoint module.
+//! Checkpoints from untrusted bytes, through `Checkpoint::from_bytes`,
+//! `to_bytes` and `to_head`.
 //!
 //! Three ways to make a file from the fuzz input, so that mutations reach
 //! past the safetensors header into the metadata and the head:
@@ -11,32 +9,11 @@
 //! 2. a hand-built safetensors file whose `arcface` metadata string is the
 //!    rest of the input (so the fuzzer writes the JSON), with a weight of a
 //!    chosen dtype and shape (≤ 4×4).
-#![allow(dead_code)]
 
+use super::bytes::Bytes;
 use arcface::{
     ArcFaceHead, Checkpoint, Error, HeadConfig, LossConfig, Margins, Real, WeightDtype, WEIGHT_KEY,
 };
-
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn u8(&mut self) -> u8 {
-        let b = self.data.get(self.pos).copied().unwrap_or(0);
-        self.pos += 1;
-        b
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-    fn rest(&mut self) -> &'a [u8] {
-        let r = self.data.get(self.pos..).unwrap_or(&[]);
-        self.pos = self.data.len();
-        r
-    }
-}
 
 const DTYPES: [WeightDtype; 4] = [
     WeightDtype::F32,
@@ -47,7 +24,7 @@ const DTYPES: [WeightDtype; 4] = [
 
 /// Turns fuzz input into the bytes of a (possibly broken) checkpoint file.
 pub fn decode_checkpoint(data: &[u8]) -> Vec<u8> {
-    let mut b = Reader { data, pos: 0 };
+    let mut b = Bytes::new(data);
     match b.u8() % 3 {
         0 => b.rest().to_vec(),
         1 => {
