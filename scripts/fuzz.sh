@@ -17,7 +17,7 @@
 # clean unless FUZZ_MERGE=1. A crash, a timeout (an input running > 10 s) or
 # an allocation over 2 GiB fails the run; the input is kept under
 # fuzz/artifacts/TARGET/ (git-ignored). To keep a finding: copy it into
-# fuzz/corpus/TARGET/ and add a named regression test in tests/robustness.rs.
+# fuzz/corpus/TARGET/ and add a named regression test in tests/robustness/regressions.rs.
 #
 # Needs the nightly toolchain (cargo fuzz uses -Zsanitizer and libFuzzer) and
 # cargo-fuzz, installed from crates.io here when missing.
