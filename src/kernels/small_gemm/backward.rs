@@ -49,6 +49,9 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
     /// The finiteness probe of the weight-gradient rows (see
     /// [`ProjectOut`](crate::kernels::ProjectOut)).
     type Output = T;
+    // About 90 lines, kept whole: moving the per-sample row splits into
+    // #[inline(always)] helpers (returning the arrays of slices) doubled the
+    // machine code of the dispatched instances.
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) -> T {
         let (d, n) = (self.d, self.n.min(16));
@@ -62,8 +65,20 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
         let rows = (self.gw.len() / d).min(self.w.len() / d);
         let jn = d / lanes::<T, S>(s);
         // every sample's row split once: registers and tail
-        let (xh, xt) = split_rows::<T, S>(self.xs, d, n, jn);
-        let (mut ah, mut at) = split_rows_mut::<T, S>(self.acc, d, n, jn);
+        let mut xh: [&[T::V<S>]; 16] = [&[]; 16];
+        let mut xt: [&[T]; 16] = [&[]; 16];
+        for (i, x) in self.xs.chunks_exact(d).take(n).enumerate() {
+            let (h, t) = T::split::<S>(x);
+            xh[i] = &h[..jn];
+            xt[i] = t;
+        }
+        let mut ah: [&mut [T::V<S>]; 16] = core::array::from_fn(|_| <&mut [T::V<S>]>::default());
+        let mut at: [&mut [T]; 16] = core::array::from_fn(|_| <&mut [T]>::default());
+        for (i, a) in self.acc.chunks_exact_mut(d).take(n).enumerate() {
+            let (h, t) = T::split_mut::<S>(a);
+            ah[i] = &mut h[..jn];
+            at[i] = t;
+        }
         // ∂X̂'s registers interleaved (register j of every sample side by
         // side): in the natural layout, rows a multiple of 4 KiB apart (D a
         // power of two) were measurably slower, most likely by 4K aliasing
@@ -126,43 +141,6 @@ impl<T: Real> WithSimd for SmallBackward<'_, T> {
     }
 }
 
-/// Up to 16 rows, each split into whole registers and a scalar tail.
-type SplitRows<'a, T, S> = ([&'a [<T as Real>::V<S>]; 16], [&'a [T]; 16]);
-/// [`SplitRows`] of mutable rows.
-type SplitRowsMut<'a, T, S> = ([&'a mut [<T as Real>::V<S>]; 16], [&'a mut [T]; 16]);
-
-/// The first `n` rows of `xs` (rows of `d`), each split into its first `jn`
-/// registers and its scalar tail.
-#[inline(always)]
-fn split_rows<T: Real, S: Simd>(xs: &[T], d: usize, n: usize, jn: usize) -> SplitRows<'_, T, S> {
-    let mut xh: [&[T::V<S>]; 16] = [&[]; 16];
-    let mut xt: [&[T]; 16] = [&[]; 16];
-    for (i, x) in xs.chunks_exact(d).take(n).enumerate() {
-        let (h, t) = T::split::<S>(x);
-        xh[i] = &h[..jn];
-        xt[i] = t;
-    }
-    (xh, xt)
-}
-
-/// [`split_rows`] for mutable rows.
-#[inline(always)]
-fn split_rows_mut<T: Real, S: Simd>(
-    acc: &mut [T],
-    d: usize,
-    n: usize,
-    jn: usize,
-) -> SplitRowsMut<'_, T, S> {
-    let mut ah: [&mut [T::V<S>]; 16] = core::array::from_fn(|_| <&mut [T::V<S>]>::default());
-    let mut at: [&mut [T]; 16] = core::array::from_fn(|_| <&mut [T]>::default());
-    for (i, a) in acc.chunks_exact_mut(d).take(n).enumerate() {
-        let (h, t) = T::split_mut::<S>(a);
-        ah[i] = &mut h[..jn];
-        at[i] = t;
-    }
-    (ah, at)
-}
-
 /// The samples' rows as [`SmallBackward`] sweeps them: `x̂_i` and the ∂X̂
 /// accumulators, each split into `jn` registers and a scalar tail.
 struct BwdParts<'p, 'a, T: Real, S: Simd> {
@@ -185,6 +163,11 @@ struct Ahead<'a, T> {
 /// One register block of `R` weight rows (see [`SmallBackward`]); `g` holds
 /// G'ᵀ from the block's first row on, `stride` values per row. The row sums
 /// go into `gw`, which each row's projection then updates in place.
+///
+/// About 90 lines, kept whole: moving the register sweep into an
+/// `#[inline(always)]` helper changed the machine code of the dispatched
+/// instances (register allocation), which this innermost loop should not
+/// risk without a benchmark.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn bwd_block<T: Real, S: Simd, const R: usize>(
@@ -212,7 +195,35 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
     let wr: [&[T::V<S>]; R] =
         core::array::from_fn(|r| &T::split::<S>(&w[r * d..(r + 1) * d]).0[..jn]);
     let zero = T::splat(s, T::ZERO);
-    let dot = bwd_sweep::<T, S, R>(s, p, &wr, gw, d, &gs, ahead);
+    let mut dot = [zero; R];
+    {
+        let mut qr: [&mut [T::V<S>]; R] = core::array::from_fn(|_| <&mut [T::V<S>]>::default());
+        for (r, row) in gw.chunks_exact_mut(d).enumerate().take(R) {
+            qr[r] = &mut T::split_mut::<S>(row).0[..jn];
+        }
+        // two registers per step: independent chains, and each sample's
+        // factors and row pointer loaded once for both
+        let mut dots = [[zero; R]; 2];
+        // the next block's lines, spread evenly over this block's steps
+        let per = core::mem::size_of_val(ahead.w)
+            .max(core::mem::size_of_val(ahead.gw))
+            .div_ceil(64)
+            .div_ceil((jn / 2).max(1));
+        let mut j = 0;
+        while j + 2 <= jn {
+            ahead.pf.lines(ahead.w, (j / 2) * per, per);
+            ahead.pf.lines(ahead.gw, (j / 2) * per, per);
+            bwd_step::<T, S, R, 2>(s, j, &wr, p, &gs, &mut qr, &mut dots);
+            j += 2;
+        }
+        if j < jn {
+            let [d0, _] = &mut dots;
+            bwd_step::<T, S, R, 1>(s, j, &wr, p, &gs, &mut qr, core::array::from_mut(d0));
+        }
+        for r in 0..R {
+            dot[r] = T::vadd(s, dots[0][r], dots[1][r]);
+        }
+    }
     // the scalar tail, then each row's projection
     for (r, row) in gw.chunks_exact_mut(d).enumerate() {
         let wrow = &w[r * d..(r + 1) * d];
@@ -248,52 +259,7 @@ fn bwd_block<T: Real, S: Simd, const R: usize>(
     probe
 }
 
-/// The register sweep of [`bwd_block`]: the rows' sums into `gw`'s
-/// registers and every sample's ∂X̂ registers, prefetching `ahead` on the
-/// way; returns each row's sum dotted with its weight row (registers only).
-#[inline(always)]
-fn bwd_sweep<T: Real, S: Simd, const R: usize>(
-    s: S,
-    p: &mut BwdParts<'_, '_, T, S>,
-    wr: &[&[T::V<S>]; R],
-    gw: &mut [T],
-    d: usize,
-    gs: &[[T; R]; 16],
-    ahead: Ahead<'_, T>,
-) -> [T::V<S>; R] {
-    let jn = p.jn;
-    let zero = T::splat(s, T::ZERO);
-    let mut dot = [zero; R];
-    let mut qr: [&mut [T::V<S>]; R] = core::array::from_fn(|_| <&mut [T::V<S>]>::default());
-    for (r, row) in gw.chunks_exact_mut(d).enumerate().take(R) {
-        qr[r] = &mut T::split_mut::<S>(row).0[..jn];
-    }
-    // two registers per step: independent chains, and each sample's
-    // factors and row pointer loaded once for both
-    let mut dots = [[zero; R]; 2];
-    // the next block's lines, spread evenly over this block's steps
-    let per = core::mem::size_of_val(ahead.w)
-        .max(core::mem::size_of_val(ahead.gw))
-        .div_ceil(64)
-        .div_ceil((jn / 2).max(1));
-    let mut j = 0;
-    while j + 2 <= jn {
-        ahead.pf.lines(ahead.w, (j / 2) * per, per);
-        ahead.pf.lines(ahead.gw, (j / 2) * per, per);
-        bwd_step::<T, S, R, 2>(s, j, wr, p, gs, &mut qr, &mut dots);
-        j += 2;
-    }
-    if j < jn {
-        let [d0, _] = &mut dots;
-        bwd_step::<T, S, R, 1>(s, j, wr, p, gs, &mut qr, core::array::from_mut(d0));
-    }
-    for r in 0..R {
-        dot[r] = T::vadd(s, dots[0][r], dots[1][r]);
-    }
-    dot
-}
-
-/// One step of [`bwd_sweep`] over registers `j .. j + JB`: the
+/// One step of [`bwd_block`]'s sweep over registers `j .. j + JB`: the
 /// rows' sums `q_r` (stored, and dotted with `w_r` into `dot`) and every
 /// sample's ∂X̂ registers.
 #[inline(always)]
