@@ -8,7 +8,7 @@
 //! the dispatched one, in f32 and f64, against the f64 oracles of the
 //! test-only `reference` module (one per kernel).
 //!
-//! The families, in the order a training step meets them:
+//! The families:
 //!
 //! - [`rows`]: row-major kernels over rows of D: squared norms, dots,
 //!   divisions (the normalisation of features and weights) and the
