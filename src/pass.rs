@@ -21,7 +21,7 @@
 //!    $G'^\top \hat X$.
 
 use super::{ArcFaceHead, Batch, LossPlan, Workspace};
-use crate::kernels::{ColGrad, ExpSumInto, Expand, GapInto, MaxInto, ScaleDiv, SubMax, VRow};
+use crate::kernels::{ColGrad, ExpSumInto, Expand, GapInto, MaxInto, ScaleDiv, SubcentreMax, VRow};
 use crate::margin;
 use crate::real::Real;
 use pulp::{Simd, WithSimd};
@@ -152,7 +152,7 @@ impl<T: Real> WithSimd for Phase1<'_, T> {
                 }
                 .with_simd(sd);
             } else {
-                SubMax {
+                SubcentreMax {
                     rows: &*block,
                     norms: &self.norm[cl * k..(cl + 1) * k],
                     rcps: &self.inv[cl * k..(cl + 1) * k],
