@@ -360,5 +360,8 @@ pub fn labels(bytes: &[u8]) -> Result<Vec<i64>, NpyError> {
     })
 }
 
+// The path is explicit so that the file also resolves where this module is
+// included by `#[path]` (the fuzz target).
 #[cfg(test)]
+#[path = "npy/tests.rs"]
 mod tests;
