@@ -314,7 +314,7 @@ pub struct TrainOutputArgs {
           help = dflt("Checkpoint weight dtype: f32, f16, bf16 or f64",
                       WeightDtype::default().name().to_ascii_lowercase()))]
     pub weight_dtype: Option<WeightDtype>,
-    /// Also write the optimiser state to <out>.optim.safetensors
+    /// Also write the optimiser state beside the checkpoint, as .optim.safetensors
     #[arg(long, requires = "out")]
     pub save_optimizer: bool,
     /// Write per-epoch metrics as JSON lines
