@@ -900,17 +900,23 @@ fn bad_files_give_clear_errors_and_write_nothing() {
 fn usage_errors_are_explained() {
     let dir = Dir::new("usage");
     let se = fails(&dir, &["train", "--num-subcentres", "3"], 2);
-    assert!(se.contains("did you mean --num-subcenters?"), "{se}");
-    assert!(fails(&dir, &["train", "--scale"], 2).contains("needs a value"));
-    assert!(fails(&dir, &["train", "--scale", "big"], 2).contains("not a valid number"));
+    assert!(
+        se.contains("a similar argument exists: '--num-subcenters'"),
+        "{se}"
+    );
+    assert!(fails(&dir, &["train", "--scale"], 2).contains("a value is required for '--scale"));
+    assert!(
+        fails(&dir, &["train", "--scale", "big"], 2).contains("invalid value 'big' for '--scale")
+    );
     assert!(fails(&dir, &["train", "--data", "mnist"], 2).contains("digits, synthetic"));
     assert!(fails(
         &dir,
         &["train", "--data", "digits", "--features", "x.npy"],
         2
     )
-    .contains("cannot be combined"));
-    assert!(fails(&dir, &["train", "--epochs", "2", "--epochs", "3"], 2).contains("given twice"));
+    .contains("cannot be used with '--features"));
+    assert!(fails(&dir, &["train", "--epochs", "2", "--epochs", "3"], 2)
+        .contains("'--epochs <N>' cannot be used multiple times"));
     assert!(
         fails(&dir, &["train", "--out", "no/such/dir/h.safetensors"], 2).contains("does not exist")
     );
@@ -921,13 +927,13 @@ fn usage_errors_are_explained() {
         2
     )
     .contains("SGD option"));
-    assert!(fails(&dir, &["fit"], 2).contains("unknown command"));
+    assert!(fails(&dir, &["fit"], 2).contains("unrecognized subcommand 'fit'"));
     assert!(fails(&dir, &["eval"], 2).contains("--checkpoint"));
     assert!(dir.files().is_empty());
     let (h, _) = ok(&dir, &["train", "--help"]);
     for flag in [
-        "--num-subcenters K",
-        "--scale S",
+        "--num-subcenters <K>",
+        "--scale <S>",
         "[default: 64]",
         "--margins",
         "--easy-margin",
@@ -941,6 +947,183 @@ fn usage_errors_are_explained() {
     }
     let (h, _) = ok(&dir, &[]);
     assert!(h.contains("CC BY 4.0") && h.contains("predict"));
+}
+
+#[test]
+fn a_bad_flag_value_exits_2_naming_the_flag() {
+    let dir = Dir::new("badvalue");
+    let cases: [(&[&str], &str); 10] = [
+        (&["train", "--epochs", "ten"], "--epochs"),
+        (&["train", "--threads", "-1"], "--threads"),
+        (&["train", "--threads", "5000"], "--threads"),
+        (&["train", "--dtype", "f16"], "--dtype"),
+        (
+            &["train", "--features", "x.npy", "--val-fraction", "1.5"],
+            "--val-fraction",
+        ),
+        (
+            &["train", "--out", "o.safetensors", "--weight-dtype", "int8"],
+            "--weight-dtype",
+        ),
+        (
+            &["train", "--optimizer", "adam", "--lr", "0.1"],
+            "--optimizer",
+        ),
+        (
+            &["eval", "--checkpoint", "c.safetensors", "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (
+            &["predict", "--checkpoint", "c.safetensors", "--top-k", "0"],
+            "--top-k",
+        ),
+        (
+            &[
+                "predict",
+                "--checkpoint",
+                "c.safetensors",
+                "--format",
+                "xml",
+            ],
+            "--format",
+        ),
+    ];
+    for (args, flag) in cases {
+        let se = fails(&dir, args, 2);
+        assert!(se.contains(&format!("for '{flag} <")), "{args:?}: {se}");
+    }
+    assert!(dir.files().is_empty());
+    // a negative number is a value, where the flag takes one
+    ok(
+        &dir,
+        &[
+            "train",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--margins",
+            "-0.1",
+            "--adaptive-margins",
+            "--power",
+            "-1",
+        ],
+    );
+}
+
+#[test]
+fn eval_and_predict_take_a_margins_file_as_train_does() {
+    let dir = Dir::new("marginsfile");
+    let (c, d) = (4, 6);
+    let w: Vec<f32> = (0..c * d)
+        .map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0)
+        .collect();
+    let mut h = format!(
+        "{{\"head.norm_product.weight\":{{\"dtype\":\"F32\",\"shape\":[{c},{d}],\"data_offsets\":[0,{}]}}}}",
+        4 * w.len()
+    )
+    .into_bytes();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut file = (h.len() as u64).to_le_bytes().to_vec();
+    file.extend(h);
+    file.extend(f32s(&w));
+    dir.write("torch.safetensors", &file);
+    let (x, y) = clusters(c, d, 20, 5);
+    let xf = dir.write("x.npy", &npy("<f4", &[20, d], &f32s(&x)));
+    let yf = dir.write("y.npy", &npy("<i8", &[20], &i64s(&y)));
+    let same = dir.write("same.txt", b"0.3\n0.3\n0.3\n0.3\n");
+    let eval = |margins: &str| {
+        let args = [
+            "eval",
+            "--checkpoint",
+            "torch.safetensors",
+            "--features",
+            &xf,
+            "--labels",
+            &yf,
+            "--format",
+            "json",
+            "--margins",
+            margins,
+        ];
+        let (out, _) = ok(&dir, &args);
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        v["loss"].as_f64().unwrap()
+    };
+    // a file of equal margins is the same head as the number
+    assert_eq!(eval(&same), eval("0.3"));
+    let varied = dir.write("varied.txt", b"0.1\n0.5\n0.2\n0.4\n");
+    assert_ne!(eval(&varied), eval("0.3"));
+    let predict = |margins: &str| {
+        let args = [
+            "predict",
+            "--checkpoint",
+            "torch.safetensors",
+            "--features",
+            &xf,
+            "--format",
+            "csv",
+            "--margins",
+            margins,
+        ];
+        ok(&dir, &args).0
+    };
+    assert_eq!(predict(&same), predict("0.3"));
+    // one margin per class, or an error naming the file
+    let short = dir.write("short.txt", b"0.3\n0.3\n");
+    let se = fails(
+        &dir,
+        &[
+            "predict",
+            "--checkpoint",
+            "torch.safetensors",
+            "--features",
+            &xf,
+            "--margins",
+            &short,
+        ],
+        1,
+    );
+    assert!(se.contains("expected one per class (4)"), "{se}");
+    // a checkpoint with its own configuration refuses the flag
+    ok(
+        &dir,
+        &[
+            "train",
+            "--quiet",
+            "--features",
+            &xf,
+            "--labels",
+            &yf,
+            "--epochs",
+            "1",
+            "--margins",
+            &varied,
+            "--out",
+            "h.safetensors",
+        ],
+    );
+    assert_eq!(
+        head_meta(&dir.path("h.safetensors"))["head"]["margins"][1],
+        0.5
+    );
+    let se = fails(
+        &dir,
+        &[
+            "eval",
+            "--checkpoint",
+            "h.safetensors",
+            "--features",
+            &xf,
+            "--labels",
+            &yf,
+            "--margins",
+            &same,
+        ],
+        2,
+    );
+    assert!(se.contains("carries its own head configuration"), "{se}");
 }
 
 fn head_meta(path: &Path) -> Value {
@@ -1015,7 +1198,10 @@ fn fine_tuning_keeps_the_checkpoint_configuration() {
         &["train", "--resume", "a.safetensors", "--scale", "10"],
         2,
     );
-    assert!(se.contains("--scale cannot be used with --resume"), "{se}");
+    assert!(
+        se.contains("'--resume <CKPT>' cannot be used with") && se.contains("--scale <S>"),
+        "{se}"
+    );
     let se = fails(&dir, &["train", "--resume", "a.safetensors"], 1);
     assert!(se.contains("a.optim.safetensors"), "{se}");
 }

@@ -1,0 +1,39 @@
+//! `arcface eval`: mean loss, top-1 and top-5 accuracy of a checkpoint on
+//! labelled data, as a table or JSON.
+
+use super::{restore, run_typed};
+use crate::args::{EvalArgs, EvalFormat};
+use crate::report::{json, table};
+use crate::CliError;
+use arcface::{evaluate, Real};
+use std::time::Instant;
+
+/// Runs `eval`.
+pub fn run(a: &EvalArgs) -> Result<(), CliError> {
+    run_typed!(a.infer.compute, eval(a))
+}
+
+fn eval<T: Real>(a: &EvalArgs) -> Result<(), CliError> {
+    let ck_path = &a.checkpoint.checkpoint;
+    let (ck, head) = restore::head::<T>(&a.checkpoint)?;
+    let input = restore::input::<T>(
+        &a.data,
+        &a.synthetic,
+        Some(a.labels.labels.as_deref()),
+        &ck,
+        ck_path,
+    )?;
+    restore::check_dim(&head, &input)?;
+    let c = head.config().num_classes;
+    input
+        .split
+        .check_labels(c, &input.labels, "the checkpoint's num_classes")?;
+    let t = Instant::now();
+    let m = evaluate(&head, input.split.dataset(), a.infer.batch_size)?;
+    let secs = t.elapsed().as_secs_f64();
+    match a.format {
+        EvalFormat::Json => println!("{}", json::eval_line(ck_path, &m, secs)),
+        EvalFormat::Table => table::print_eval(ck_path, &input.features, &m, secs),
+    }
+    Ok(())
+}
