@@ -3,6 +3,9 @@
 //! from NumPy/PyTorch are read, and bad files give clear errors with nothing
 //! written.
 
+mod common;
+
+use common::data::clusters;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -119,25 +122,6 @@ fn f32s(v: &[f32]) -> Vec<u8> {
 
 fn i64s(v: &[i64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Clustered embeddings: `c` classes, `d` dimensions, `n` samples.
-fn clusters(c: usize, d: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<i64>) {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ((s >> 11) as f64 / (1u64 << 53) as f64) as f32 * 2.0 - 1.0
-    };
-    let centres: Vec<f32> = (0..c * d).map(|_| rnd()).collect();
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let cls = i % c;
-        x.extend((0..d).map(|j| centres[cls * d + j] + 0.5 * rnd()));
-        y.push(cls as i64);
-    }
-    (x, y)
 }
 
 fn summary(metrics: &Path) -> Value {
@@ -360,7 +344,7 @@ fn same_seed_and_threads_give_identical_checkpoints() {
 #[test]
 fn trains_on_npy_and_csv_files() {
     let dir = Dir::new("files");
-    let (x, y) = clusters(6, 10, 300, 1);
+    let (x, y) = clusters(6, 10, 300, 0.5, 1);
     let xf = dir.write("x.npy", &npy("<f4", &[300, 10], &f32s(&x)));
     let yf = dir.write("y.npy", &npy("<i8", &[300], &i64s(&y)));
     let (so, _) = ok(
@@ -564,7 +548,7 @@ fn loads_a_plain_pytorch_export() {
     file.extend(h);
     file.extend(bf);
     dir.write("torch.safetensors", &file);
-    let (x, y) = clusters(c, d, 20, 3);
+    let (x, y) = clusters(c, d, 20, 0.5, 3);
     let xf = dir.write("x.npy", &npy("<f4", &[20, d], &f32s(&x)));
     let yf = dir.write("y.npy", &npy("<i8", &[20], &i64s(&y)));
     ok(
@@ -641,7 +625,7 @@ fn loads_a_plain_pytorch_export() {
 #[test]
 fn bad_files_give_clear_errors_and_write_nothing() {
     let dir = Dir::new("bad");
-    let (x, y) = clusters(3, 4, 12, 4);
+    let (x, y) = clusters(3, 4, 12, 0.5, 4);
     let good_x = dir.write("x.npy", &npy("<f4", &[12, 4], &f32s(&x)));
     let good_y = dir.write("y.npy", &npy("<i8", &[12], &i64s(&y)));
     let full = npy("<f4", &[12, 4], &f32s(&x));
@@ -1029,7 +1013,7 @@ fn eval_and_predict_take_a_margins_file_as_train_does() {
     file.extend(h);
     file.extend(f32s(&w));
     dir.write("torch.safetensors", &file);
-    let (x, y) = clusters(c, d, 20, 5);
+    let (x, y) = clusters(c, d, 20, 0.5, 5);
     let xf = dir.write("x.npy", &npy("<f4", &[20, d], &f32s(&x)));
     let yf = dir.write("y.npy", &npy("<i8", &[20], &i64s(&y)));
     let same = dir.write("same.txt", b"0.3\n0.3\n0.3\n0.3\n");
