@@ -430,6 +430,11 @@ impl HeadConfig {
         self
     }
 
+    /// The weight's shape (C·K, D): rows `c·K + k` for class `c`, sub-centre `k`.
+    pub(crate) fn weight_shape(&self) -> (usize, usize) {
+        (self.num_classes * self.num_subcenters, self.in_channels)
+    }
+
     /// Checks every field; the error names the first bad one.
     ///
     /// ```

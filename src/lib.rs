@@ -60,6 +60,7 @@ mod config;
 mod error;
 mod gemm;
 mod head;
+mod io;
 pub(crate) mod kernels;
 mod margin;
 mod margins_io;
