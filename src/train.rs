@@ -6,7 +6,7 @@
 use crate::config::invalid;
 use crate::error::{Error, Result};
 use crate::head::{ArcFaceHead, Batch, Workspace};
-use crate::margins_io::AdaptiveMargins;
+use crate::margin::AdaptiveMargins;
 use crate::optim::{LrSchedule, LrScheduler, Optimizer, OptimizerConfig};
 use crate::real::Real;
 use crate::rng::SplitMix64;
