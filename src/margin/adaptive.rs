@@ -32,16 +32,6 @@ pub struct AdaptiveMargins {
     pub power: f64,
 }
 
-impl Default for AdaptiveMargins {
-    fn default() -> Self {
-        Self {
-            margin_min: 0.05,
-            margin_max: 0.5,
-            power: -0.25,
-        }
-    }
-}
-
 impl AdaptiveMargins {
     /// Computes the per-class margins from training labels.
     ///
@@ -53,16 +43,8 @@ impl AdaptiveMargins {
     /// assert!(err.to_string().contains("sample 1"));
     /// ```
     pub fn compute(&self, labels: &[i64], num_classes: usize) -> Result<Vec<f64>> {
+        self.validate()?;
         let bad = |reason: String| Error::AdaptiveMargins { reason };
-        for (name, v) in [
-            ("margin_min", self.margin_min),
-            ("margin_max", self.margin_max),
-            ("power", self.power),
-        ] {
-            if !v.is_finite() {
-                return Err(bad(format!("{name} is {v}, must be finite")));
-            }
-        }
         if num_classes == 0 {
             return Err(bad("num_classes is 0".into()));
         }
