@@ -7,7 +7,7 @@
 //! here too, so that this file is the one home of every default and every
 //! configuration check (the `arcface` program takes its defaults from these).
 
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::margin::AdaptiveMargins;
 use crate::optim::{AdamW, LrSchedule, LrScheduler, OptimizerConfig, Sgd};
 use crate::train::TrainConfig;
@@ -298,13 +298,7 @@ impl Margins {
 }
 
 pub(crate) fn validate_margins(m: &[f64], num_classes: usize) -> Result<()> {
-    if m.len() != num_classes {
-        return Err(Error::Shape {
-            what: "margins",
-            expected: num_classes,
-            got: m.len(),
-        });
-    }
+    check_len("margins", m.len(), num_classes)?;
     if let Some((class, &value)) = m.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(Error::NonFiniteMargin { class, value });
     }

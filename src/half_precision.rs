@@ -6,28 +6,17 @@
 //! the `half` crate under that name.
 
 use crate::config::HeadConfig;
-use crate::error::{Error, Result};
+use crate::error::{check_len, Result};
 use crate::head::ArcFaceHead;
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
-
-fn same_len(what: &'static str, src: usize, dst: usize) -> Result<()> {
-    if src != dst {
-        return Err(Error::Shape {
-            what,
-            expected: dst,
-            got: src,
-        });
-    }
-    Ok(())
-}
 
 /// Widens f16 or bf16 `src` into `dst`; `what` names the source in errors.
 fn widen<H>(what: &'static str, src: &[H], dst: &mut [f32]) -> Result<()>
 where
     [H]: HalfFloatSliceExt,
 {
-    same_len(what, src.len(), dst.len())?;
+    check_len(what, src.len(), dst.len())?;
     src.convert_to_f32_slice(dst);
     Ok(())
 }
@@ -37,7 +26,7 @@ fn narrow<H>(src: &[f32], dst: &mut [H]) -> Result<()>
 where
     [H]: HalfFloatSliceExt,
 {
-    same_len("f32 source", src.len(), dst.len())?;
+    check_len("f32 source", src.len(), dst.len())?;
     dst.convert_from_f32_slice(src);
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use super::metadata::{floats, Obj};
 use super::{ckpt_err, open, Raw, WeightDtype, FORMAT_VERSION, WEIGHT_KEY};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::head::ArcFaceHead;
 use crate::optim::{AdamW, Optimizer, OptimizerConfig, Sgd};
 use crate::real::Real;
@@ -80,14 +80,8 @@ pub fn save_optimizer<T: Real>(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let path = path.as_ref();
+    opt.check_fits(head)?;
     let (rows, cols) = head.config().weight_shape();
-    if opt.len() != rows * cols {
-        return Err(Error::Shape {
-            what: "optimizer state",
-            expected: rows * cols,
-            got: opt.len(),
-        });
-    }
     // the state is finite (the optimiser keeps it so) and `T` fits its own
     // dtype exactly, so every value encodes
     let dtype = WeightDtype::exact_for::<T>();

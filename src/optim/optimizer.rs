@@ -2,7 +2,7 @@
 
 use super::{OptimizerConfig, Rule};
 use crate::config::check_nonneg;
-use crate::error::{Error, Result};
+use crate::error::{check_finite, check_len, Error, Result};
 use crate::head::ArcFaceHead;
 use crate::real::Real;
 
@@ -138,28 +138,10 @@ impl<T: Real> Optimizer<T> {
     /// ```
     pub fn set_state(&mut self, steps: u64, buffers: &[&[T]]) -> Result<()> {
         let names = self.config.state_names();
-        if buffers.len() != names.len() {
-            return Err(Error::Shape {
-                what: "optimizer state",
-                expected: names.len(),
-                got: buffers.len(),
-            });
-        }
+        check_len("optimizer state", buffers.len(), names.len())?;
         for b in buffers {
-            if b.len() != self.len {
-                return Err(Error::Shape {
-                    what: "optimizer state",
-                    expected: self.len,
-                    got: b.len(),
-                });
-            }
-            if let Some(p) = b.iter().position(|v| !v.is_finite_()) {
-                return Err(Error::NonFinite {
-                    what: "optimizer state",
-                    row: p,
-                    col: 0,
-                });
-            }
+            check_len("optimizer state", b.len(), self.len)?;
+            check_finite("optimizer state", b, 1)?;
         }
         if let Some(b) = buffers.first() {
             self.state1.copy_from_slice(b);
@@ -183,6 +165,11 @@ impl<T: Real> Optimizer<T> {
         self.state1.fill(T::ZERO);
         self.state2.fill(T::ZERO);
         self.steps = 0;
+    }
+
+    /// Checks that this optimiser's state is as long as `head`'s weights.
+    pub(crate) fn check_fits(&self, head: &ArcFaceHead<T>) -> Result<()> {
+        check_len("optimizer state", self.len, head.weight().len())
     }
 
     fn rule(&self, lr: f64) -> Rule<T> {
@@ -227,20 +214,8 @@ impl<T: Real> Optimizer<T> {
     pub fn step(&mut self, head: &mut ArcFaceHead<T>, grad: &[T], lr: f64) -> Result<()> {
         check_nonneg("lr", lr)?;
         let n = self.len;
-        if head.weight().len() != n {
-            return Err(Error::Shape {
-                what: "weight",
-                expected: n,
-                got: head.weight().len(),
-            });
-        }
-        if grad.len() != n {
-            return Err(Error::Shape {
-                what: "grad",
-                expected: n,
-                got: grad.len(),
-            });
-        }
+        check_len("weight", head.weight().len(), n)?;
+        check_len("grad", grad.len(), n)?;
         let rule = self.rule(lr);
         let d = head.config().in_channels.max(1);
         let zero = T::ZERO;

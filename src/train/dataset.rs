@@ -1,6 +1,6 @@
 //! The borrowed training or evaluation data, and its checks against a head.
 
-use crate::error::{Error, Result};
+use crate::error::{check_finite, check_labels, check_len, Error, Result};
 use crate::head::ArcFaceHead;
 use crate::real::Real;
 
@@ -57,21 +57,8 @@ impl<'a, T: Real> Dataset<'a, T> {
         if n == 0 {
             return Err(Error::EmptyBatch);
         }
-        if self.features.len() != n * d {
-            return Err(Error::Shape {
-                what,
-                expected: n * d,
-                got: self.features.len(),
-            });
-        }
-        crate::error::check_labels(self.labels, c)?;
-        if let Some(p) = self.features.iter().position(|v| !v.is_finite_()) {
-            return Err(Error::NonFinite {
-                what,
-                row: p / d,
-                col: p % d,
-            });
-        }
-        Ok(())
+        check_len(what, self.features.len(), n * d)?;
+        check_labels(self.labels, c)?;
+        check_finite(what, self.features, d)
     }
 }

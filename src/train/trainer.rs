@@ -76,13 +76,7 @@ impl<T: Real> Trainer<T> {
         opt: Optimizer<T>,
     ) -> Result<Self> {
         cfg.validate()?;
-        if opt.len() != head.weight().len() {
-            return Err(Error::Shape {
-                what: "optimizer state",
-                expected: head.weight().len(),
-                got: opt.len(),
-            });
-        }
+        opt.check_fits(&head)?;
         let mut cfg = cfg;
         cfg.optimizer = *opt.config();
         Ok(Self {
