@@ -1,6 +1,6 @@
 //! Adaptive margins from class counts (upstream's `SetAdaptiveMarginsHook`,
 //! deviations D5 and D6): with a negative power, rarer classes get larger
-//! margins.
+//! margins. The hook's defaults and parameter checks are in `crate::config`.
 
 use crate::error::{Error, Result};
 

@@ -20,7 +20,7 @@
 //! digits.
 //!
 //! Where the margins come from: the configuration ([`crate::Margins`]), a
-//! margins file ([`file`]), or the class counts ([`adaptive`]).
+//! margins file ([`load_margins_file`]), or the class counts ([`AdaptiveMargins`]).
 
 mod adaptive;
 mod file;

@@ -8,6 +8,9 @@
 //! from an mmpretrain config. The optimiser state (momentum buffer, Adam
 //! moments) is allocated once, beside the weights, when the [`Optimizer`] is
 //! made; a step allocates nothing.
+//!
+//! Each optimiser's file holds its hyper-parameters and its update rule;
+//! their defaults and checks are in `crate::config` with every other default.
 
 mod adamw;
 mod optimizer;

@@ -39,11 +39,16 @@ pub struct Trainer<T: Real> {
     head: ArcFaceHead<T>,
     opt: Optimizer<T>,
     cfg: TrainConfig,
+    /// The head's scratch, for batches of up to `min(batch_size, N)`.
     ws: Workspace<T>,
-    xb: Vec<T>,
-    yb: Vec<i64>,
+    /// The gathered batch: features (m×D) and labels (m).
+    batch_x: Vec<T>,
+    batch_y: Vec<i64>,
+    /// Inference logits of the batch (m×C), for the training accuracy.
     logits: Vec<T>,
-    perm: Vec<usize>,
+    /// This epoch's order of the samples.
+    order: Vec<usize>,
+    /// The shuffling stream, seeded once per trainer.
     rng: SplitMix64,
 }
 
@@ -81,10 +86,10 @@ impl<T: Real> Trainer<T> {
         cfg.optimizer = *opt.config();
         Ok(Self {
             ws: Workspace::new(&head, 1),
-            xb: Vec::new(),
-            yb: Vec::new(),
+            batch_x: Vec::new(),
+            batch_y: Vec::new(),
             logits: Vec::new(),
-            perm: Vec::new(),
+            order: Vec::new(),
             rng: SplitMix64::new(cfg.seed),
             head,
             opt,
@@ -241,13 +246,13 @@ impl<T: Real> Trainer<T> {
         if self.ws.capacity() < cap {
             self.ws = Workspace::new(&self.head, cap);
         }
-        self.xb.resize(cap * d, T::ZERO);
-        self.yb.resize(cap, 0);
+        self.batch_x.resize(cap * d, T::ZERO);
+        self.batch_y.resize(cap, 0);
         if self.cfg.train_accuracy {
             self.logits.resize(cap * c, T::ZERO);
         }
-        self.perm.clear();
-        self.perm.extend(0..n);
+        self.order.clear();
+        self.order.extend(0..n);
         Ok(steps_per_epoch)
     }
 
@@ -255,10 +260,10 @@ impl<T: Real> Trainer<T> {
     /// so that the order depends only on the seed and on how many epochs
     /// this trainer has run before.
     fn reshuffle(&mut self) {
-        for (i, p) in self.perm.iter_mut().enumerate() {
+        for (i, p) in self.order.iter_mut().enumerate() {
             *p = i;
         }
-        self.rng.shuffle(&mut self.perm);
+        self.rng.shuffle(&mut self.order);
     }
 
     /// The steps of epoch `epoch`, each followed by an [`Event::Step`];
@@ -319,9 +324,9 @@ impl<T: Real> Trainer<T> {
     /// order into the batch buffers.
     fn gather(&mut self, train: Dataset<'_, T>, start: usize, m: usize) {
         let d = self.head.config().in_channels;
-        for (k, &i) in self.perm[start..start + m].iter().enumerate() {
-            self.xb[k * d..(k + 1) * d].copy_from_slice(&train.features[i * d..(i + 1) * d]);
-            self.yb[k] = train.labels[i];
+        for (k, &i) in self.order[start..start + m].iter().enumerate() {
+            self.batch_x[k * d..(k + 1) * d].copy_from_slice(&train.features[i * d..(i + 1) * d]);
+            self.batch_y[k] = train.labels[i];
         }
     }
 
@@ -337,10 +342,10 @@ impl<T: Real> Trainer<T> {
         );
         let out = &mut self.logits[..m * c];
         self.head
-            .logits_into(&self.xb[..m * d], &mut self.ws, out)?;
+            .logits_into(&self.batch_x[..m * d], &mut self.ws, out)?;
         let hits = out
             .chunks_exact(c)
-            .zip(&self.yb[..m])
+            .zip(&self.batch_y[..m])
             .filter(|(row, &y)| rank_of(row, y as usize) == 0)
             .count();
         Ok(Some(hits))
@@ -351,7 +356,7 @@ impl<T: Real> Trainer<T> {
     /// [`Error::Diverged`] at (`epoch`, `step`).
     fn forward_backward(&mut self, m: usize, epoch: usize, step: usize) -> Result<f64> {
         let d = self.head.config().in_channels;
-        let batch = Batch::new(&self.xb[..m * d], &self.yb[..m]);
+        let batch = Batch::new(&self.batch_x[..m * d], &self.batch_y[..m]);
         let loss = match self.head.forward_backward(&batch, &mut self.ws) {
             Ok(l) => l.to_f64(),
             // finite data whose loss or gradient f32 cannot hold
