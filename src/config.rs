@@ -1,6 +1,16 @@
-//! Head and loss configuration, with mmpretrain's names and defaults.
+//! Every configuration's defaults and validation rules, in one place.
+//!
+//! The head's and the loss's configurations are defined here, with
+//! mmpretrain's names. The optimiser's, the schedule's, the adaptive
+//! margins' and the trainer's are defined beside their algorithms, but their
+//! `Default` impls, default constants and `validate` methods are written
+//! here too, so that this file is the one home of every default and every
+//! configuration check (the `arcface` program takes its defaults from these).
 
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
+use crate::margin::AdaptiveMargins;
+use crate::optim::{AdamW, LrSchedule, LrScheduler, OptimizerConfig, Sgd};
+use crate::train::TrainConfig;
 
 /// How the loss of a batch is reduced (mmpretrain's `reduction`).
 ///
@@ -114,7 +124,7 @@ impl LossConfig {
         Self {
             loss_weight: 1.0,
             class_weight: None,
-            reduction: Reduction::Mean,
+            reduction: Reduction::default(),
             use_soft: false,
             label_smooth: None,
         }
@@ -130,7 +140,7 @@ impl LossConfig {
         Self {
             label_smooth: Some(LabelSmooth {
                 label_smooth_val: eps,
-                mode: SmoothMode::Original,
+                mode: SmoothMode::default(),
                 num_classes: None,
             }),
             ..Self::cross_entropy()
@@ -288,13 +298,7 @@ impl Margins {
 }
 
 pub(crate) fn validate_margins(m: &[f64], num_classes: usize) -> Result<()> {
-    if m.len() != num_classes {
-        return Err(Error::Shape {
-            what: "margins",
-            expected: num_classes,
-            got: m.len(),
-        });
-    }
+    check_len("margins", m.len(), num_classes)?;
     if let Some((class, &value)) = m.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(Error::NonFiniteMargin { class, value });
     }
@@ -343,6 +347,13 @@ impl HeadConfig {
     /// assert_eq!(arcface::HeadConfig::DEFAULT_MARGIN, 0.5);
     /// ```
     pub const DEFAULT_MARGIN: f64 = 0.5;
+    /// Upstream's default number of sub-centres $K$ (`num_subcenters=1`:
+    /// plain ArcFace).
+    ///
+    /// ```
+    /// assert_eq!(arcface::HeadConfig::DEFAULT_SUBCENTERS, 1);
+    /// ```
+    pub const DEFAULT_SUBCENTERS: usize = 1;
 
     /// Upstream's defaults for the given shape: K = 1, S = 64, m = 0.5,
     /// `easy_margin = false`, cross-entropy.
@@ -355,12 +366,12 @@ impl HeadConfig {
         Self {
             num_classes,
             in_channels,
-            num_subcenters: 1,
+            num_subcenters: Self::DEFAULT_SUBCENTERS,
             scale: Self::DEFAULT_SCALE,
             margins: Margins::Uniform(Self::DEFAULT_MARGIN),
             easy_margin: false,
             loss: LossConfig::cross_entropy(),
-            margin_grad: MarginGrad::Exact,
+            margin_grad: MarginGrad::default(),
         }
     }
 
@@ -430,6 +441,11 @@ impl HeadConfig {
         self
     }
 
+    /// The weight's shape (C·K, D): rows `c·K + k` for class `c`, sub-centre `k`.
+    pub(crate) fn weight_shape(&self) -> (usize, usize) {
+        (self.num_classes * self.num_subcenters, self.in_channels)
+    }
+
     /// Checks every field; the error names the first bad one.
     ///
     /// ```
@@ -437,15 +453,9 @@ impl HeadConfig {
     /// assert!(bad.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        if self.num_classes == 0 {
-            return Err(invalid("num_classes", "is 0, must be at least 1".into()));
-        }
-        if self.in_channels == 0 {
-            return Err(invalid("in_channels", "is 0, must be at least 1".into()));
-        }
-        if self.num_subcenters == 0 {
-            return Err(invalid("num_subcenters", "is 0, must be at least 1".into()));
-        }
+        check_positive("num_classes", self.num_classes)?;
+        check_positive("in_channels", self.in_channels)?;
+        check_positive("num_subcenters", self.num_subcenters)?;
         if self
             .num_classes
             .checked_mul(self.num_subcenters)
@@ -478,6 +488,274 @@ impl HeadConfig {
     }
 }
 
+// ------------------------------------------------------------- training
+
+impl Sgd {
+    /// The base learning rate of mmpretrain's SGD recipes (`lr=0.1`).
+    ///
+    /// ```
+    /// assert_eq!(arcface::Sgd::DEFAULT_LR, 0.1);
+    /// ```
+    pub const DEFAULT_LR: f64 = 0.1;
+}
+
+/// mmpretrain's recipe: `momentum=0.9, weight_decay=0.0001`, no dampening,
+/// no Nesterov.
+impl Default for Sgd {
+    fn default() -> Self {
+        Self {
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 1e-4,
+        }
+    }
+}
+
+impl AdamW {
+    /// PyTorch's default learning rate of `torch.optim.AdamW` (`lr=1e-3`).
+    ///
+    /// ```
+    /// assert_eq!(arcface::AdamW::DEFAULT_LR, 1e-3);
+    /// ```
+    pub const DEFAULT_LR: f64 = 1e-3;
+}
+
+/// PyTorch's defaults: `betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01`.
+impl Default for AdamW {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
+    }
+}
+
+/// SGD with its defaults.
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Sgd(Sgd::default())
+    }
+}
+
+impl OptimizerConfig {
+    /// The default base learning rate of this optimiser:
+    /// [`Sgd::DEFAULT_LR`] or [`AdamW::DEFAULT_LR`].
+    ///
+    /// ```
+    /// use arcface::{AdamW, OptimizerConfig};
+    /// assert_eq!(OptimizerConfig::default().default_lr(), 0.1);
+    /// assert_eq!(OptimizerConfig::AdamW(AdamW::default()).default_lr(), 1e-3);
+    /// ```
+    pub fn default_lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd(_) => Sgd::DEFAULT_LR,
+            OptimizerConfig::AdamW(_) => AdamW::DEFAULT_LR,
+        }
+    }
+
+    /// Checks the hyper-parameters against PyTorch's rules; the error names
+    /// the first bad one.
+    ///
+    /// ```
+    /// use arcface::{OptimizerConfig, Sgd};
+    /// let bad = OptimizerConfig::Sgd(Sgd { momentum: 0.0, nesterov: true, ..Sgd::default() });
+    /// assert!(bad.validate().unwrap_err().to_string().contains("nesterov"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            OptimizerConfig::Sgd(s) => {
+                check_nonneg("momentum", s.momentum)?;
+                check_nonneg("dampening", s.dampening)?;
+                check_nonneg("weight_decay", s.weight_decay)?;
+                if s.nesterov && (s.momentum <= 0.0 || s.dampening != 0.0) {
+                    return Err(invalid(
+                        "nesterov",
+                        "requires momentum > 0 and dampening = 0".into(),
+                    ));
+                }
+            }
+            OptimizerConfig::AdamW(a) => {
+                check_unit_interval("beta1", a.beta1)?;
+                check_unit_interval("beta2", a.beta2)?;
+                check_nonneg("eps", a.eps)?;
+                check_nonneg("weight_decay", a.weight_decay)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cosine annealing down to 0.
+impl Default for LrSchedule {
+    fn default() -> Self {
+        LrSchedule::Cosine { eta_min: 0.0 }
+    }
+}
+
+impl LrSchedule {
+    /// The decay factor of a step schedule by default (`StepLR(gamma=0.1)`).
+    ///
+    /// ```
+    /// assert_eq!(arcface::LrSchedule::DEFAULT_STEP_GAMMA, 0.1);
+    /// ```
+    pub const DEFAULT_STEP_GAMMA: f64 = 0.1;
+
+    /// The default step schedule of a run of `epochs` epochs: decay by
+    /// [`Self::DEFAULT_STEP_GAMMA`] every third of the run (at least every
+    /// epoch).
+    ///
+    /// ```
+    /// use arcface::LrSchedule;
+    /// assert_eq!(LrSchedule::default_step(30), LrSchedule::Step { step_size: 10, gamma: 0.1 });
+    /// assert_eq!(LrSchedule::default_step(2), LrSchedule::Step { step_size: 1, gamma: 0.1 });
+    /// ```
+    pub fn default_step(epochs: usize) -> Self {
+        LrSchedule::Step {
+            step_size: (epochs / 3).max(1),
+            gamma: Self::DEFAULT_STEP_GAMMA,
+        }
+    }
+}
+
+impl LrScheduler {
+    /// Checks every field; the error names the first bad one.
+    ///
+    /// ```
+    /// use arcface::{LrSchedule, LrScheduler};
+    /// assert!(LrScheduler::new(-1.0, LrSchedule::Constant, 10).validate().is_err());
+    /// assert!(LrScheduler::new(0.1, LrSchedule::Step { step_size: 0, gamma: 0.1 }, 10).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        check_nonneg("lr", self.base_lr)?;
+        if self.warmup_steps > 0
+            && !(self.warmup_start_factor > 0.0 && self.warmup_start_factor <= 1.0)
+        {
+            return Err(invalid(
+                "warmup_start_factor",
+                format!("is {}, must be in (0, 1]", self.warmup_start_factor),
+            ));
+        }
+        match self.schedule {
+            LrSchedule::Constant => {}
+            LrSchedule::Step { step_size, gamma } => {
+                check_positive("step_size", step_size)?;
+                check_nonneg("gamma", gamma)?;
+            }
+            LrSchedule::Cosine { eta_min } => check_nonneg("eta_min", eta_min)?,
+        }
+        Ok(())
+    }
+}
+
+/// Upstream's `SetAdaptiveMarginsHook(margin_min=0.05, margin_max=0.5,
+/// power=-0.25)`.
+impl Default for AdaptiveMargins {
+    fn default() -> Self {
+        Self {
+            margin_min: 0.05,
+            margin_max: 0.5,
+            power: -0.25,
+        }
+    }
+}
+
+impl AdaptiveMargins {
+    /// Checks that every parameter is finite; the error names the first bad
+    /// one.
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("margin_min", self.margin_min),
+            ("margin_max", self.margin_max),
+            ("power", self.power),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::AdaptiveMargins {
+                    reason: format!("{name} is {v}, must be finite"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// mmpretrain's usual recipe scaled to a head: SGD with its defaults at
+/// [`Sgd::DEFAULT_LR`], cosine schedule without warm-up, 20 epochs of
+/// batches of 128, evaluation every epoch, training accuracy measured.
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 128,
+            lr: Sgd::DEFAULT_LR,
+            optimizer: OptimizerConfig::default(),
+            schedule: LrSchedule::default(),
+            warmup_epochs: 0,
+            warmup_start_factor: 0.001,
+            seed: 0,
+            drop_last: false,
+            adaptive_margins: None,
+            eval_every: 1,
+            train_accuracy: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field; the error names the first bad one.
+    ///
+    /// ```
+    /// let cfg = arcface::TrainConfig { warmup_epochs: 30, ..Default::default() };
+    /// assert!(cfg.validate().unwrap_err().to_string().contains("warmup_epochs"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        check_positive("epochs", self.epochs)?;
+        check_positive("batch_size", self.batch_size)?;
+        if self.warmup_epochs > self.epochs {
+            return Err(invalid(
+                "warmup_epochs",
+                format!(
+                    "is {}, more than the {} epochs",
+                    self.warmup_epochs, self.epochs
+                ),
+            ));
+        }
+        self.optimizer.validate()?;
+        LrScheduler::new(self.lr, self.schedule, 1)
+            .with_warmup(self.warmup_epochs, self.warmup_start_factor)
+            .validate()
+    }
+}
+
+// ------------------------------------------------------------- the checks
+
+/// An [`Error::InvalidConfig`] naming `field`.
 pub(crate) fn invalid(field: &'static str, reason: String) -> Error {
     Error::InvalidConfig { field, reason }
+}
+
+/// A count that must be at least 1.
+fn check_positive(field: &'static str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(invalid(field, "is 0, must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// A finite number ≥ 0 (rates, decays, factors).
+pub(crate) fn check_nonneg(field: &'static str, v: f64) -> Result<()> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(invalid(field, format!("is {v}, must be finite and >= 0")));
+    }
+    Ok(())
+}
+
+/// A number in [0, 1) (Adam's betas).
+fn check_unit_interval(field: &'static str, v: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&v) {
+        return Err(invalid(field, format!("is {v}, must be in [0, 1)")));
+    }
+    Ok(())
 }

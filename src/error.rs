@@ -1,5 +1,7 @@
-//! The crate's error type: every bad configuration or bad datum is a value.
+//! The crate's error type: every bad configuration or bad datum is a value;
+//! and the checks on data that several modules share.
 
+use crate::real::Real;
 use core::fmt;
 
 /// Everything that can go wrong when configuring or running the head.
@@ -202,6 +204,33 @@ pub(crate) fn check_labels(labels: &[i64], num_classes: usize) -> Result<()> {
             sample,
             label: labels[sample],
             num_classes,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that a slice named `what` has `expected` elements; `got` is its
+/// length.
+pub(crate) fn check_len(what: &'static str, got: usize, expected: usize) -> Result<()> {
+    if got != expected {
+        return Err(Error::Shape {
+            what,
+            expected,
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that every value of `values`, a row-major matrix of `cols`
+/// columns named `what` (`cols = 1` for a vector), is finite; the error
+/// names the row and column of the first that is not.
+pub(crate) fn check_finite<T: Real>(what: &'static str, values: &[T], cols: usize) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite_()) {
+        Some(p) => Err(Error::NonFinite {
+            what,
+            row: p / cols,
+            col: p % cols,
         }),
         None => Ok(()),
     }

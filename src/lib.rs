@@ -59,27 +59,34 @@ mod checkpoint;
 mod config;
 mod error;
 mod gemm;
+mod half_precision;
 mod head;
+mod io;
 pub(crate) mod kernels;
 mod margin;
-mod margins_io;
+// TEMP(merge): the old path of `AdaptiveMargins` for head.rs, until it imports
+// `crate::margin::AdaptiveMargins`.
+mod margins_io {
+    pub(crate) use crate::margin::AdaptiveMargins;
+}
 pub mod ops;
 mod optim;
 mod real;
 mod rng;
-mod storage;
 mod train;
 
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
 pub use error::{Error, Result};
 /// The `half` crate, for its `f16` and `bf16` types.
 pub use half;
+pub use half_precision::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
 pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS, SMALL_BATCH};
-pub use margin::{margin_target, Branch, MarginConstants, SIN_THETA_FLOOR};
-pub use margins_io::{load_margins_file, parse_margins_file, AdaptiveMargins};
+pub use margin::{
+    load_margins_file, margin_target, parse_margins_file, AdaptiveMargins, Branch, MarginConstants,
+    SIN_THETA_FLOOR,
+};
 pub use real::Real;
 pub use rng::SplitMix64;
-pub use storage::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
 
 pub use checkpoint::{
     load_head, load_optimizer, optimizer_path, save_head, save_optimizer, Checkpoint, WeightDtype,

@@ -15,9 +15,18 @@
 //! $\cos(\theta+m) = c\cos m - \sin\theta \sin m$ and
 //! $\sin(\theta+m) = \sin\theta\cos m + c \sin m$, with $\cos m$ and $\sin m$
 //! evaluated once per class in f64 (D8). The value is the same function as
-//! upstream's `cos(acos(c) + m)`, without its three library calls per sample
-//! (they were 6 % of a whole step at (64, 128, 1000)), and better
-//! conditioned near $c = \pm 1$, where `acos` loses digits.
+//! upstream's `cos(acos(c) + m)`, without its three library calls per
+//! sample, and better conditioned near $c = \pm 1$, where `acos` loses
+//! digits.
+//!
+//! Where the margins come from: the configuration ([`crate::Margins`]), a
+//! margins file ([`load_margins_file`]), or the class counts ([`AdaptiveMargins`]).
+
+mod adaptive;
+mod file;
+
+pub use adaptive::AdaptiveMargins;
+pub use file::{load_margins_file, parse_margins_file};
 
 use crate::config::MarginGrad;
 use crate::real::Real;

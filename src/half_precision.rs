@@ -1,22 +1,33 @@
-//! f16 / bf16 storage (deviation D13): weights and features kept in half
-//! precision are widened to f32 at the boundary (with F16C or NEON
-//! conversions where the CPU has them, through `half`); all arithmetic —
-//! products, exponentials, sums — is f32.
+//! Conversions between half-precision storage (f16, bf16) and f32
+//! (deviation D13): weights and features kept in half precision are widened
+//! to f32 at the boundary (with F16C or NEON conversions where the CPU has
+//! them, through `half`); all arithmetic (products, exponentials, sums) is
+//! f32. Named `half_precision`, not `half`, because the crate re-exports
+//! the `half` crate under that name.
 
 use crate::config::HeadConfig;
-use crate::error::{Error, Result};
+use crate::error::{check_len, Result};
 use crate::head::ArcFaceHead;
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
-fn same_len(what: &'static str, src: usize, dst: usize) -> Result<()> {
-    if src != dst {
-        return Err(Error::Shape {
-            what,
-            expected: dst,
-            got: src,
-        });
-    }
+/// Widens f16 or bf16 `src` into `dst`; `what` names the source in errors.
+fn widen<H>(what: &'static str, src: &[H], dst: &mut [f32]) -> Result<()>
+where
+    [H]: HalfFloatSliceExt,
+{
+    check_len(what, src.len(), dst.len())?;
+    src.convert_to_f32_slice(dst);
+    Ok(())
+}
+
+/// Rounds f32 `src` to f16 or bf16 into `dst`.
+fn narrow<H>(src: &[f32], dst: &mut [H]) -> Result<()>
+where
+    [H]: HalfFloatSliceExt,
+{
+    check_len("f32 source", src.len(), dst.len())?;
+    dst.convert_from_f32_slice(src);
     Ok(())
 }
 
@@ -30,9 +41,7 @@ fn same_len(what: &'static str, src: usize, dst: usize) -> Result<()> {
 /// assert_eq!(dst, [0.5, -2.0]);
 /// ```
 pub fn widen_f16(src: &[f16], dst: &mut [f32]) -> Result<()> {
-    same_len("f16 source", src.len(), dst.len())?;
-    src.convert_to_f32_slice(dst);
-    Ok(())
+    widen("f16 source", src, dst)
 }
 
 /// Widens bf16 values into `dst` (same length).
@@ -45,9 +54,7 @@ pub fn widen_f16(src: &[f16], dst: &mut [f32]) -> Result<()> {
 /// assert_eq!(dst, [0.25]);
 /// ```
 pub fn widen_bf16(src: &[bf16], dst: &mut [f32]) -> Result<()> {
-    same_len("bf16 source", src.len(), dst.len())?;
-    src.convert_to_f32_slice(dst);
-    Ok(())
+    widen("bf16 source", src, dst)
 }
 
 /// Rounds f32 values to f16 into `dst` (same length), for storage.
@@ -59,9 +66,7 @@ pub fn widen_bf16(src: &[bf16], dst: &mut [f32]) -> Result<()> {
 /// assert_eq!(dst[0], f16::from_f32(1.0 / 3.0));
 /// ```
 pub fn narrow_f16(src: &[f32], dst: &mut [f16]) -> Result<()> {
-    same_len("f32 source", src.len(), dst.len())?;
-    dst.convert_from_f32_slice(src);
-    Ok(())
+    narrow(src, dst)
 }
 
 /// Rounds f32 values to bf16 into `dst` (same length), for storage.
@@ -73,9 +78,7 @@ pub fn narrow_f16(src: &[f32], dst: &mut [f16]) -> Result<()> {
 /// assert_eq!(dst[0].to_f32(), 3.0);
 /// ```
 pub fn narrow_bf16(src: &[f32], dst: &mut [bf16]) -> Result<()> {
-    same_len("f32 source", src.len(), dst.len())?;
-    dst.convert_from_f32_slice(src);
-    Ok(())
+    narrow(src, dst)
 }
 
 impl ArcFaceHead<f32> {
@@ -89,9 +92,7 @@ impl ArcFaceHead<f32> {
     /// assert_eq!(h.weight(), &[1.0, 0.0, 0.0, 1.0]);
     /// ```
     pub fn from_weight_f16(cfg: HeadConfig, weight: &[f16]) -> Result<Self> {
-        let mut w = vec![0.0f32; weight.len()];
-        widen_f16(weight, &mut w)?;
-        Self::from_weight(cfg, &w)
+        Self::from_half_weight(cfg, "f16 source", weight)
     }
 
     /// A head with bf16 weights, widened to f32.
@@ -103,8 +104,15 @@ impl ArcFaceHead<f32> {
     /// assert_eq!(h.weight(), &[0.5, 0.5]);
     /// ```
     pub fn from_weight_bf16(cfg: HeadConfig, weight: &[bf16]) -> Result<Self> {
+        Self::from_half_weight(cfg, "bf16 source", weight)
+    }
+
+    fn from_half_weight<H>(cfg: HeadConfig, what: &'static str, weight: &[H]) -> Result<Self>
+    where
+        [H]: HalfFloatSliceExt,
+    {
         let mut w = vec![0.0f32; weight.len()];
-        widen_bf16(weight, &mut w)?;
+        widen(what, weight, &mut w)?;
         Self::from_weight(cfg, &w)
     }
 }
