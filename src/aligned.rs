@@ -28,7 +28,7 @@ pub(crate) struct AVec<T> {
     len: usize,
 }
 
-impl<T: Clone> AVec<T> {
+impl<T> AVec<T> {
     /// Empty; allocates nothing.
     pub(crate) const fn new() -> Self {
         Self {
@@ -37,7 +37,9 @@ impl<T: Clone> AVec<T> {
             len: 0,
         }
     }
+}
 
+impl<T: Clone> AVec<T> {
     /// `len` copies of `v`.
     pub(crate) fn filled(len: usize, v: T) -> Self {
         let buf = vec![v; len + pad::<T>()];
@@ -127,7 +129,7 @@ impl<T: core::fmt::Debug> core::fmt::Debug for AVec<T> {
     }
 }
 
-impl<T: Clone> Default for AVec<T> {
+impl<T> Default for AVec<T> {
     fn default() -> Self {
         Self::new()
     }

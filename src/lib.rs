@@ -65,8 +65,10 @@ mod margin;
 mod margins_io;
 pub mod ops;
 mod optim;
+mod parallel;
 mod real;
 mod rng;
+mod simd;
 mod storage;
 mod train;
 
@@ -79,6 +81,7 @@ pub use margin::{margin_target, Branch, MarginConstants, SIN_THETA_FLOOR};
 pub use margins_io::{load_margins_file, parse_margins_file, AdaptiveMargins};
 pub use real::Real;
 pub use rng::SplitMix64;
+pub use simd::simd_level;
 pub use storage::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
 
 pub use checkpoint::{
@@ -89,25 +92,3 @@ pub use optim::{AdamW, LrSchedule, LrScheduler, Optimizer, OptimizerConfig, Sgd}
 pub use train::{
     evaluate, Dataset, EpochInfo, EvalMetrics, Event, StepInfo, TrainConfig, TrainReport, Trainer,
 };
-
-/// The SIMD instruction set pulp dispatches to on this machine: `"avx512"`,
-/// `"avx2"`, `"neon"` or `"scalar"`.
-///
-/// ```
-/// let level = arcface::simd_level();
-/// #[cfg(target_arch = "aarch64")]
-/// assert_eq!(level, "neon");
-/// # let _ = level;
-/// ```
-pub fn simd_level() -> &'static str {
-    #[allow(unreachable_patterns)]
-    match pulp::Arch::new() {
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        pulp::Arch::V4(_) => "avx512",
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        pulp::Arch::V3(_) => "avx2",
-        #[cfg(target_arch = "aarch64")]
-        pulp::Arch::Neon(_) => "neon",
-        _ => "scalar",
-    }
-}
