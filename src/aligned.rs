@@ -2,11 +2,10 @@
 //! cache line, and one AVX-512 register), without `unsafe`.
 //!
 //! Large `Vec` allocations come from the system allocator 16 bytes past a
-//! page boundary, so every 64-byte register load of a weight row straddled
-//! two cache lines. Measured on AVX-512 with the rows in L2 (10⁴ rows of
-//! 512 in blocks of 100, `SmallForward` at N = 1): 0.216 ms misaligned,
-//! 0.136 ms aligned. [`AVec`] over-allocates one cache line and starts its
-//! slice at the first aligned element.
+//! page boundary, so every 64-byte register load of a weight row would
+//! straddle two cache lines (measured in `docs/perf.md`). [`AVec`]
+//! over-allocates one cache line and starts its slice at the first aligned
+//! element.
 
 use core::ops::{Deref, DerefMut};
 

@@ -76,9 +76,10 @@ pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduc
 pub use error::{Error, Result};
 /// The `half` crate, for its `f16` and `bf16` types.
 pub use half;
-pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS, SMALL_BATCH};
+pub use head::{ArcFaceHead, Batch, Prediction, Workspace, NORM_EPS, SMALL_BATCH};
 pub use margin::{margin_target, Branch, MarginConstants, SIN_THETA_FLOOR};
 pub use margins_io::{load_margins_file, parse_margins_file, AdaptiveMargins};
+pub use parallel::Threads;
 pub use real::Real;
 pub use rng::SplitMix64;
 pub use simd::simd_level;

@@ -12,10 +12,10 @@
 //! # When to split
 //!
 //! Each threshold below is where splitting stopped costing more than it
-//! saved on the reference host (two cores; measurements and the commands
-//! that produced them are in `docs/perf.md`). Waking a rayon worker and
-//! merging partial results costs tens of microseconds, so a piece of work
-//! runs on one thread until it is clearly larger than that.
+//! saved on the reference host (two cores; the measurements and the
+//! commands that produced them are in `docs/perf.md`). Waking a rayon
+//! worker and merging partial results costs tens of microseconds, so a
+//! piece of work runs on one thread until it is clearly larger than that.
 //!
 //! # Physical cores and SMT siblings
 //!
@@ -27,16 +27,16 @@
 //! accumulators and the two W streams evict each other, so the split runs
 //! slower than one thread instead of merely no faster. That is the likely
 //! reason why two threads lost to one at (8, 512, 10 000, 1) on an AMD EPYC
-//! host (4.34 against 3.99 ms) while they win on the Intel reference host,
-//! whose two vCPUs are separate cores (`lscpu`: one thread per core). The
-//! small-batch split therefore uses at most one block per physical core of
-//! the CPUs this process may run on ([`physical_cores`], read once from
-//! Linux's sysfs; where it cannot be read, no cap). The count is fixed for a
-//! host, so the result stays deterministic per thread count; where the
-//! topology is unknown or wrong the worst case is the one-thread speed.
-//! The products (faer, register-blocked, compute-bound) and the class pass
-//! keep their thresholds: no host was measured slower there with more
-//! threads.
+//! host while they win on the Intel reference host, whose two vCPUs are
+//! separate cores (`lscpu`: one thread per core). The small-batch split
+//! therefore uses at most one block per physical core of the CPUs this
+//! process may run on ([`physical_cores`], read once from Linux's sysfs;
+//! where it cannot be read, no cap). The count is fixed for a host, so the
+//! result stays deterministic per thread count; should it report too few
+//! cores, the worst case is the one-thread speed. A pool larger
+//! than the core count splits this path like one of the core count. The
+//! products (faer, register-blocked, compute-bound) and the class pass keep
+//! their thresholds: no host was reported slower there with more threads.
 
 use std::ops::Range;
 use std::sync::OnceLock;

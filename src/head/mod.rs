@@ -20,7 +20,6 @@ mod validate;
 mod weights;
 mod workspace;
 
-pub use crate::parallel::Threads;
 pub use batch::Batch;
 pub use forward::Prediction;
 pub use norm::NORM_EPS;
@@ -31,6 +30,7 @@ use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::kernels::ProjectRows;
 use crate::margin::MarginT;
+use crate::parallel::Threads;
 use crate::real::Real;
 use class_pass::{LossPlan, Mode};
 use weights::RowNorms;
