@@ -75,27 +75,27 @@ impl Threads {
 
 /// The small-batch forward and backward stream W on one thread below this
 /// many bytes of W: one core already draws most of the bandwidth there.
-pub(crate) const SMALL_BATCH_PAR_MIN_BYTES: usize = 4 << 20;
+const SMALL_BATCH_PAR_MIN_BYTES: usize = 4 << 20;
 
 /// A matrix product runs on one thread below this many flops...
-pub(crate) const PRODUCT_PAR_MIN_FLOPS: f64 = 48e6;
+const PRODUCT_PAR_MIN_FLOPS: f64 = 48e6;
 /// ...unless it streams an operand of at least this many bytes
 /// (memory-bound products).
-pub(crate) const PRODUCT_PAR_MIN_BYTES: usize = 4 << 20;
+const PRODUCT_PAR_MIN_BYTES: usize = 4 << 20;
 
 /// When the backward products are too small to split, the two of them
 /// (∂X̂ and ∂W) still run side by side on two threads from this many flops
 /// each: below it, waking a thread costs more than it saves.
-pub(crate) const OVERLAP_MIN_FLOPS: f64 = 10e6;
+const OVERLAP_MIN_FLOPS: f64 = 10e6;
 
 /// A pass over the weight rows (the normalisation Jacobian of ∂W) runs on
 /// one thread below this many elements.
-pub(crate) const ROW_PASS_PAR_MIN_ELEMS: usize = 1 << 17;
+const ROW_PASS_PAR_MIN_ELEMS: usize = 1 << 17;
 
 /// The class pass splits its class blocks over threads from this many
 /// products N·C·K: each of its phases is one parallel region, and below it
 /// the regions cost more than they saved.
-pub(crate) const CLASS_PASS_PAR_MIN_PRODUCTS: usize = 1 << 20;
+const CLASS_PASS_PAR_MIN_PRODUCTS: usize = 1 << 20;
 
 /// Blocks wanted by the small-batch forward and backward, which stream
 /// `w_bytes` of W: at most one per thread, per-thread buffer `slots` and

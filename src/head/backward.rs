@@ -4,23 +4,20 @@
 //! Jacobian. Two strategies, chosen by batch size: three faer products for
 //! large batches, one fused pass over W for small ones.
 
-use super::{ArcFaceHead, Workspace, SMALL_BATCH};
+use super::{ArcFaceHead, Workspace};
 use crate::gemm;
 use crate::kernels::{small_backward_scratch, ProjectRows, SmallBackward};
-use crate::parallel::{
-    for_blocks, overlap_backward, row_pass_blocks, small_batch_blocks, PerBlock, RowSplit, Rows,
-};
+use crate::parallel::{for_blocks, overlap_backward, row_pass_blocks, PerBlock, RowSplit, Rows};
 use crate::real::Real;
 
 impl<T: Real> ArcFaceHead<T> {
     /// Writes ∂L/∂x̂ (before the features' Jacobian) and ∂L/∂W; returns the
     /// weight rows' finiteness probe (0 unless a value overflowed).
     pub(super) fn backward(&self, ws: &mut Workspace<T>, n: usize) -> T {
-        let threads = self.threads.count();
-        if n <= SMALL_BATCH {
-            self.backward_small(ws, n, threads)
+        if Self::is_small_batch(n) {
+            self.backward_small(ws, n)
         } else {
-            self.backward_products(ws, n, threads)
+            self.backward_products(ws, n, self.threads.count())
         }
     }
 
@@ -72,16 +69,15 @@ impl<T: Real> ArcFaceHead<T> {
         }
     }
 
-    /// Small batches (N ≤ [`SMALL_BATCH`]) are bound by streaming W, so the
+    /// Small batches (N ≤ [`super::SMALL_BATCH`]) are bound by streaming W, so the
     /// whole backward is one pass over the weight rows: for row r, with
     /// $g_i = G'_{ir}$, $\partial W_r = \sum_i g_i \hat x_i$ projected against
     /// $w_r$, and $\partial \hat X_i \mathrel{+}= g_i w_r$ into per-block
     /// accumulators summed in block order (deterministic per thread count).
     /// W is read once and ∂W written once, instead of twice and three times.
-    fn backward_small(&self, ws: &mut Workspace<T>, n: usize, threads: usize) -> T {
+    fn backward_small(&self, ws: &mut Workspace<T>, n: usize) -> T {
         let (_, _, ck, d) = self.dims();
-        let w_bytes = ck * d * core::mem::size_of::<T>();
-        let split = RowSplit::new(ck, small_batch_blocks(w_bytes, threads, ws.shape.slots));
+        let split = self.small_batch_split(ws.shape.slots);
         let arch = self.arch;
         let prod = &ws.products[..n * ck];
         let xn = &ws.features.unit[..n * d];

@@ -10,7 +10,7 @@
 //! ([`crate::parallel`]), with partial maxima and sums merged in block order
 //! (so a given thread count always gives the same bits):
 //!
-//! 1. [`sort_targets`](ArcFaceHead::sort_targets), per sample: the samples
+//! 1. [`margin_targets`](ArcFaceHead::margin_targets), per sample: the samples
 //!    of each class, the target cosine (first arg-max sub-centre), the
 //!    margin and its derivative (scalar; N of them);
 //! 2. [`scaled_cosines`](ArcFaceHead::scaled_cosines), per class:
@@ -105,6 +105,29 @@ pub(super) struct TargetWeights<'a, T> {
 }
 
 impl<'a, T: Real> TargetWeights<'a, T> {
+    /// The target weights of `batch` over `c` classes: with smoothing ε,
+    /// $V_{ic} = w_c (\alpha T_{ic} + \beta)$ with $\alpha = 1 - \varepsilon$,
+    /// $\beta = \varepsilon / C$; without, $\alpha = 1$, $\beta = 0$.
+    fn new(batch: &Batch<'a, T>, plan: &LossPlan<T>, cw: Option<&'a [T]>, c: usize) -> Self {
+        let (alpha, beta) = if plan.smooth {
+            (T::ONE - plan.eps, plan.eps / T::from_f64(c as f64))
+        } else {
+            (T::ONE, T::ZERO)
+        };
+        Self {
+            kind: match (batch.soft_targets.is_some(), plan.smooth) {
+                (true, _) => TargetKind::Soft,
+                (false, true) => TargetKind::Uniform,
+                (false, false) => TargetKind::Sparse,
+            },
+            cw,
+            soft: batch.soft_targets,
+            alpha,
+            beta,
+            c,
+        }
+    }
+
     /// The class weight of `cl` (1 without class weights).
     fn cw(&self, cl: usize) -> T {
         self.cw.map_or(T::ONE, |w| w[cl])
@@ -161,7 +184,7 @@ impl<T: Real> ArcFaceHead<T> {
             Mode::Loss { batch, .. } => Some(batch.labels),
         };
         if let Some(labels) = labels {
-            self.sort_targets(ws, n, labels);
+            self.margin_targets(ws, n, labels);
         }
         let threads = self.threads.count();
         let split = RowSplit::new(c, class_pass_blocks(n * ck, threads, ws.shape.slots));
@@ -174,23 +197,7 @@ impl<T: Real> ArcFaceHead<T> {
         else {
             return;
         };
-        let (alpha, beta) = if plan.smooth {
-            (T::ONE - plan.eps, plan.eps / T::from_f64(c as f64))
-        } else {
-            (T::ONE, T::ZERO)
-        };
-        let targets = TargetWeights {
-            kind: match (batch.soft_targets.is_some(), plan.smooth) {
-                (true, _) => TargetKind::Soft,
-                (false, true) => TargetKind::Uniform,
-                (false, false) => TargetKind::Sparse,
-            },
-            cw: self.class_weight.as_deref(),
-            soft: batch.soft_targets,
-            alpha,
-            beta,
-            c,
-        };
+        let targets = TargetWeights::new(batch, plan, self.class_weight.as_deref(), c);
         self.exponentials(ws, n, &split, &targets);
         self.sample_losses(ws, batch, plan, &targets, backward);
         if backward {
@@ -200,7 +207,7 @@ impl<T: Real> ArcFaceHead<T> {
 
     /// Phase 1: the samples of each class (a counting sort of the labels),
     /// and each sample's target logit with the margin and its derivative.
-    fn sort_targets(&self, ws: &mut Workspace<T>, n: usize, labels: &[i64]) {
+    fn margin_targets(&self, ws: &mut Workspace<T>, n: usize, labels: &[i64]) {
         let (c, k, _, _) = self.dims();
         let s = T::from_f64(self.cfg.scale);
         let ClassPassScratch {

@@ -2,11 +2,11 @@
 //! inference and training logits, and `predict`.
 
 use super::class_pass::Mode;
-use super::{ArcFaceHead, Workspace, SMALL_BATCH};
+use super::{ArcFaceHead, Workspace};
 use crate::error::{Error, Result};
 use crate::gemm;
 use crate::kernels::{ExpShiftSum, RowMax, SmallForward};
-use crate::parallel::{for_blocks, small_batch_blocks, RowSplit, Rows};
+use crate::parallel::{for_blocks, Rows};
 use crate::real::Real;
 
 /// Predicted scores and labels (`ClsHead.predict`).
@@ -58,19 +58,18 @@ impl<T: Real> Prediction<T> {
 impl<T: Real> ArcFaceHead<T> {
     /// Products Pᵀ = W X̂ᵀ ((C·K)×N, class-major) into `ws.products`.
     ///
-    /// Batches of at most [`SMALL_BATCH`] stream W once, each row against
+    /// Batches of at most [`super::SMALL_BATCH`] stream W once, each row against
     /// every sample (no packing copy); larger ones go through faer.
     pub(super) fn products(&self, ws: &mut Workspace<T>, n: usize) {
         let (_, _, ck, d) = self.dims();
         let threads = self.threads.count();
         let xn = &ws.features.unit[..n * d];
         let pt = &mut ws.products[..ck * n];
-        if n > SMALL_BATCH {
+        if !Self::is_small_batch(n) {
             gemm::w_xt(pt, &self.weight, xn, n, d, ck, threads);
             return;
         }
-        let w_bytes = ck * d * core::mem::size_of::<T>();
-        let split = RowSplit::new(ck, small_batch_blocks(w_bytes, threads, ws.shape.slots));
+        let split = self.small_batch_split(ws.shape.slots);
         let (arch, w) = (self.arch, &self.weight);
         for_blocks(
             &split,

@@ -30,7 +30,7 @@ use crate::config::{HeadConfig, Reduction};
 use crate::error::{Error, Result};
 use crate::kernels::ProjectRows;
 use crate::margin::MarginT;
-use crate::parallel::Threads;
+use crate::parallel::{small_batch_blocks, RowSplit, Threads};
 use crate::real::Real;
 use class_pass::{LossPlan, Mode};
 use weights::RowNorms;
@@ -191,6 +191,20 @@ impl<T: Real> ArcFaceHead<T> {
     /// ```
     pub fn simd_level(&self) -> &'static str {
         crate::simd::simd_level()
+    }
+
+    /// Whether a batch of `n` samples takes the small-batch path (one
+    /// stream of W forward and one backward) rather than faer's products.
+    fn is_small_batch(n: usize) -> bool {
+        n <= SMALL_BATCH
+    }
+
+    /// The blocks of weight rows the small-batch path streams on separate
+    /// threads, given the workspace's per-thread `slots`.
+    fn small_batch_split(&self, slots: usize) -> RowSplit {
+        let (_, _, ck, d) = self.dims();
+        let w_bytes = ck * d * core::mem::size_of::<T>();
+        RowSplit::new(ck, small_batch_blocks(w_bytes, self.threads.count(), slots))
     }
 
     /// (C, K, C·K, D).
