@@ -162,10 +162,10 @@ fn sweep<'a, T>(
     rows: &'a mut [T],
     (c, k, n): (usize, usize, usize),
 ) -> Sweep<'a, T> {
-    let kid_width = if k > 1 { n } else { 0 };
+    let subcentre_width = if k > 1 { n } else { 0 };
     (
         Rows(&mut products[..c * k * n], k * n),
-        Rows(&mut subcentre[..c * kid_width], kid_width),
+        Rows(&mut subcentre[..c * subcentre_width], subcentre_width),
         PerBlock(partials, 2 * n),
         PerBlock(rows, 2 * n),
     )
@@ -274,10 +274,10 @@ impl<T: Real> ArcFaceHead<T> {
                 &mut cp.rows,
                 (c, k, n),
             ),
-            |b, (rows, kid, part, scr)| {
+            |b, (rows, subcentre, part, scr)| {
                 arch.dispatch(ScaledCosines {
                     rows,
-                    kid,
+                    subcentre,
                     mpart: &mut part[..n],
                     scr,
                     c0: b.rows.start,
@@ -326,7 +326,7 @@ impl<T: Real> ArcFaceHead<T> {
                 &mut cp.rows,
                 (c, k, n),
             ),
-            |b, (rows, _kid, part, scr)| {
+            |b, (rows, _subcentre, part, scr)| {
                 let (spart, gpart) = part.split_at_mut(n);
                 arch.dispatch(Exponentials {
                     rows,
@@ -437,11 +437,11 @@ impl<T: Real> ArcFaceHead<T> {
                 &mut cp.rows,
                 (c, k, n),
             ),
-            |b, (rows, kid, _part, scr)| {
+            |b, (rows, subcentre, _part, scr)| {
                 let (g, vbuf) = scr.split_at_mut(n);
                 arch.dispatch(LogitGradient {
                     rows,
-                    kid: &*kid,
+                    subcentre: &*subcentre,
                     g,
                     vbuf: &mut vbuf[..n],
                     c0: b.rows.start,

@@ -32,7 +32,7 @@ pub(super) struct ScaledCosines<'a, T> {
     /// The block's products, K rows of N per class; row c·K gets the logits.
     pub(super) rows: &'a mut [T],
     /// The block's arg-max sub-centres, N per class (K > 1).
-    pub(super) kid: &'a mut [T],
+    pub(super) subcentre: &'a mut [T],
     /// The block's row maxima, N.
     pub(super) mpart: &'a mut [T],
     /// Scratch, at least N.
@@ -90,7 +90,7 @@ impl<T: Real> WithSimd for ScaledCosines<'_, T> {
                     rcps: &self.inv[cl * k..(cl + 1) * k],
                     k: self.s,
                     out: &mut self.scr[..n],
-                    kidx: &mut self.kid[j * n..(j + 1) * n],
+                    kidx: &mut self.subcentre[j * n..(j + 1) * n],
                 }
                 .with_simd(sd);
                 block[..n].copy_from_slice(&self.scr[..n]);
@@ -168,7 +168,7 @@ pub(super) struct LogitGradient<'a, T> {
     /// The block's products, K rows of N per class; row c·K holds the exponentials, all K rows get G'.
     pub(super) rows: &'a mut [T],
     /// The block's arg-max sub-centres, N per class (K > 1).
-    pub(super) kid: &'a [T],
+    pub(super) subcentre: &'a [T],
     /// Scratch for a class's gradient row, N.
     pub(super) g: &'a mut [T],
     /// Scratch for a row of V, N.
@@ -226,13 +226,13 @@ impl<T: Real> WithSimd for LogitGradient<'_, T> {
                 for &i in self.targets.of(cl) {
                     g[i as usize] = self.targets.val[i as usize];
                 }
-                let kd = &self.kid[j * n..(j + 1) * n];
+                let best_k = &self.subcentre[j * n..(j + 1) * n];
                 for (jj, out) in block.chunks_exact_mut(n).enumerate() {
                     let w = self.inv[cl * k + jj];
                     Expand {
                         out,
                         g: &*g,
-                        kidx: kd,
+                        kidx: best_k,
                         j: T::from_f64(jj as f64),
                         w,
                     }
