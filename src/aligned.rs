@@ -2,11 +2,10 @@
 //! cache line, and one AVX-512 register), without `unsafe`.
 //!
 //! Large `Vec` allocations come from the system allocator 16 bytes past a
-//! page boundary, so every 64-byte register load of a weight row straddled
-//! two cache lines. Measured on AVX-512 with the rows in L2 (10⁴ rows of
-//! 512 in blocks of 100, `SmallForward` at N = 1): 0.216 ms misaligned,
-//! 0.136 ms aligned. [`AVec`] over-allocates one cache line and starts its
-//! slice at the first aligned element.
+//! page boundary, so every 64-byte register load of a weight row would
+//! straddle two cache lines (measured in `docs/perf.md`). [`AVec`]
+//! over-allocates one cache line and starts its slice at the first aligned
+//! element.
 
 use core::ops::{Deref, DerefMut};
 
@@ -28,7 +27,7 @@ pub(crate) struct AVec<T> {
     len: usize,
 }
 
-impl<T: Clone> AVec<T> {
+impl<T> AVec<T> {
     /// Empty; allocates nothing.
     pub(crate) const fn new() -> Self {
         Self {
@@ -37,7 +36,9 @@ impl<T: Clone> AVec<T> {
             len: 0,
         }
     }
+}
 
+impl<T: Clone> AVec<T> {
     /// `len` copies of `v`.
     pub(crate) fn filled(len: usize, v: T) -> Self {
         let buf = vec![v; len + pad::<T>()];
@@ -127,7 +128,7 @@ impl<T: core::fmt::Debug> core::fmt::Debug for AVec<T> {
     }
 }
 
-impl<T: Clone> Default for AVec<T> {
+impl<T> Default for AVec<T> {
     fn default() -> Self {
         Self::new()
     }

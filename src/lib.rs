@@ -64,15 +64,12 @@ mod head;
 mod io;
 pub(crate) mod kernels;
 mod margin;
-// TEMP(merge): the old path of `AdaptiveMargins` for head.rs, until it imports
-// `crate::margin::AdaptiveMargins`.
-mod margins_io {
-    pub(crate) use crate::margin::AdaptiveMargins;
-}
 pub mod ops;
 mod optim;
+mod parallel;
 mod real;
 mod rng;
+mod simd;
 mod train;
 
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
@@ -80,13 +77,15 @@ pub use error::{Error, Result};
 /// The `half` crate, for its `f16` and `bf16` types.
 pub use half;
 pub use half_precision::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
-pub use head::{ArcFaceHead, Batch, Prediction, Threads, Workspace, NORM_EPS, SMALL_BATCH};
+pub use head::{ArcFaceHead, Batch, Prediction, Workspace, NORM_EPS, SMALL_BATCH};
 pub use margin::{
     load_margins_file, margin_target, parse_margins_file, AdaptiveMargins, Branch, MarginConstants,
     SIN_THETA_FLOOR,
 };
+pub use parallel::Threads;
 pub use real::Real;
 pub use rng::SplitMix64;
+pub use simd::simd_level;
 
 pub use checkpoint::{
     load_head, load_optimizer, optimizer_path, save_head, save_optimizer, Checkpoint, WeightDtype,
@@ -96,25 +95,3 @@ pub use optim::{AdamW, LrSchedule, LrScheduler, Optimizer, OptimizerConfig, Sgd}
 pub use train::{
     evaluate, Dataset, EpochInfo, EvalMetrics, Event, StepInfo, TrainConfig, TrainReport, Trainer,
 };
-
-/// The SIMD instruction set pulp dispatches to on this machine: `"avx512"`,
-/// `"avx2"`, `"neon"` or `"scalar"`.
-///
-/// ```
-/// let level = arcface::simd_level();
-/// #[cfg(target_arch = "aarch64")]
-/// assert_eq!(level, "neon");
-/// # let _ = level;
-/// ```
-pub fn simd_level() -> &'static str {
-    #[allow(unreachable_patterns)]
-    match pulp::Arch::new() {
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        pulp::Arch::V4(_) => "avx512",
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        pulp::Arch::V3(_) => "avx2",
-        #[cfg(target_arch = "aarch64")]
-        pulp::Arch::Neon(_) => "neon",
-        _ => "scalar",
-    }
-}

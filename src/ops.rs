@@ -17,7 +17,7 @@ use crate::real::Real;
 /// assert_eq!(arcface::ops::sum_squares(&[3.0f32, 4.0]), 25.0);
 /// ```
 pub fn sum_squares<T: Real>(x: &[T]) -> T {
-    pulp::Arch::new().dispatch(SumSq { x })
+    crate::simd::arch().dispatch(SumSq { x })
 }
 
 /// $\sum_j a_j b_j$ over the common length.
@@ -26,7 +26,7 @@ pub fn sum_squares<T: Real>(x: &[T]) -> T {
 /// assert_eq!(arcface::ops::dot(&[1.0f64, 2.0], &[3.0, 4.0]), 11.0);
 /// ```
 pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    pulp::Arch::new().dispatch(Dot { a, b })
+    crate::simd::arch().dispatch(Dot { a, b })
 }
 
 /// Normalises every row of a row-major matrix with `d` columns in place,
@@ -41,7 +41,7 @@ pub fn normalize_rows<T: Real>(x: &mut [T], d: usize) {
     if d == 0 {
         return;
     }
-    let arch = pulp::Arch::new();
+    let arch = crate::simd::arch();
     let eps = T::from_f64(crate::NORM_EPS);
     for row in x.chunks_exact_mut(d) {
         let n = arch.dispatch(SumSq { x: row }).sqrt_();
@@ -58,7 +58,7 @@ pub fn normalize_rows<T: Real>(x: &mut [T], d: usize) {
 /// assert_eq!(x, [0.5, 0.5]);
 /// ```
 pub fn softmax<T: Real>(x: &mut [T]) {
-    let arch = pulp::Arch::new();
+    let arch = crate::simd::arch();
     let m = arch.dispatch(RowMax { x });
     let s = arch.dispatch(ExpShiftSum { x, shift: m });
     let inv = T::ONE / s;
@@ -73,7 +73,7 @@ pub fn softmax<T: Real>(x: &mut [T]) {
 /// assert!((arcface::ops::log_sum_exp(&x, &mut s) - (1.0 + 2f64.ln())).abs() < 1e-15);
 /// ```
 pub fn log_sum_exp<T: Real>(x: &[T], scratch: &mut [T]) -> T {
-    let arch = pulp::Arch::new();
+    let arch = crate::simd::arch();
     let m = arch.dispatch(RowMax { x });
     let s = &mut scratch[..x.len()];
     s.copy_from_slice(x);
@@ -89,5 +89,5 @@ pub fn log_sum_exp<T: Real>(x: &[T], scratch: &mut [T]) -> T {
 /// assert_eq!(g, [0.0, 1.0]);
 /// ```
 pub fn project_out<T: Real>(g: &mut [T], v: &[T], a: T, c: T) {
-    pulp::Arch::new().dispatch(ProjectOut { g, v, a, c });
+    crate::simd::arch().dispatch(ProjectOut { g, v, a, c });
 }
