@@ -27,7 +27,7 @@
 //! Row-major kernels take a row (or rows of `d`) of one sample or weight;
 //! class-major ones take a row of Pᵀ, one class for every sample of the
 //! batch. Measured timings behind the kernels' shapes are in
-//! `docs/perf-kernels.md`.
+//! `docs/perf.md` (its kernels section).
 
 mod exp;
 mod rows;

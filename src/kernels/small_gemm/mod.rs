@@ -9,7 +9,7 @@
 //! lines ahead of the sweep through [`Prefetch`].
 //!
 //! Measured timings behind these choices, with the commands that produced
-//! them, are in `docs/perf-kernels.md`.
+//! them, are in `docs/perf.md` (its kernels section).
 
 use crate::real::Real;
 use pulp::Simd;
