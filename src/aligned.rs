@@ -8,6 +8,7 @@
 //! element.
 
 use core::ops::{Deref, DerefMut};
+use std::collections::TryReserveError;
 
 /// Elements of padding: one cache line's worth.
 const fn pad<T>() -> usize {
@@ -74,19 +75,38 @@ impl<T: Clone> AVec<T> {
         }
     }
 
+    /// `len` copies of `v`, or the allocator's refusal.
+    pub(crate) fn try_filled(len: usize, v: T) -> Result<Self, TryReserveError> {
+        let total = len.saturating_add(pad::<T>());
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(total)?;
+        buf.resize(total, v);
+        let off = Self::offset(&buf);
+        Ok(Self { buf, off, len })
+    }
+
     /// Grows (filling with `v`) or shrinks to `len` elements, keeping the
     /// contents and the alignment; reallocates only past the capacity.
     pub(crate) fn resize(&mut self, len: usize, v: T) {
+        if let Err(e) = self.try_resize(len, v) {
+            panic!("AVec::resize to {len} elements: {e}");
+        }
+    }
+
+    /// [`Self::resize`], returning the allocator's refusal (and changing
+    /// nothing) instead of aborting.
+    pub(crate) fn try_resize(&mut self, len: usize, v: T) -> Result<(), TryReserveError> {
         if len <= self.buf.len().saturating_sub(self.off) {
             if len > self.len {
                 self.buf[self.off + self.len..self.off + len].fill(v);
             }
             self.len = len;
-            return;
+            return Ok(());
         }
-        let mut grown = Self::filled(len, v);
+        let mut grown = Self::try_filled(len, v)?;
         grown[..self.len].clone_from_slice(self);
         *self = grown;
+        Ok(())
     }
 
     /// Replaces the contents with a copy of `x`.

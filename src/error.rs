@@ -113,6 +113,15 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A buffer sized by the configuration or the data could not be
+    /// allocated (or its size does not fit in the address space). Nothing
+    /// was changed.
+    OutOfMemory {
+        /// The buffer (`weights`, `products`, `weight gradient`, …).
+        what: &'static str,
+        /// The bytes it needed.
+        bytes: u128,
+    },
 }
 
 impl fmt::Display for Error {
@@ -177,6 +186,11 @@ impl fmt::Display for Error {
                  the weights are left as they were before this step (try a lower learning rate)"
             ),
             Error::Checkpoint { path, reason } => write!(f, "checkpoint {path}: {reason}"),
+            Error::OutOfMemory { what, bytes } => write!(
+                f,
+                "cannot allocate the {what}: {} ({bytes} bytes) is more memory than can be had",
+                crate::memory::human_bytes(*bytes)
+            ),
         }
     }
 }

@@ -64,6 +64,7 @@ mod head;
 mod io;
 pub(crate) mod kernels;
 mod margin;
+mod memory;
 pub mod ops;
 mod optim;
 mod parallel;

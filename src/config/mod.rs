@@ -58,7 +58,7 @@ impl Margins {
     /// ```
     pub fn expand(&self, num_classes: usize) -> Result<Vec<f64>> {
         let v = match self {
-            Margins::Uniform(m) => vec![*m; num_classes],
+            Margins::Uniform(m) => crate::memory::try_filled(num_classes, *m, "margins")?,
             Margins::PerClass(v) => v.clone(),
         };
         validate_margins(&v, num_classes)?;

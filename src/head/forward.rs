@@ -6,6 +6,7 @@ use super::{ArcFaceHead, Workspace};
 use crate::error::{Error, Result};
 use crate::gemm;
 use crate::kernels::{ExpShiftSum, RowMax, SmallForward};
+use crate::memory::try_filled;
 use crate::parallel::{for_blocks, Rows};
 use crate::real::Real;
 
@@ -96,10 +97,16 @@ impl<T: Real> ArcFaceHead<T> {
     /// ```
     pub fn logits(&self, features: &[T]) -> Result<Vec<T>> {
         let n = self.batch_size(features)?;
-        let mut ws = Workspace::inference(self, n);
-        let mut out = vec![T::ZERO; n * self.cfg.num_classes];
+        let (mut ws, mut out) = self.logits_buffers(n)?;
         self.logits_into(features, &mut ws, &mut out)?;
         Ok(out)
+    }
+
+    /// An inference workspace and an N×C output, or the allocation error.
+    fn logits_buffers(&self, n: usize) -> Result<(Workspace<T>, Vec<T>)> {
+        let len = n.saturating_mul(self.cfg.num_classes);
+        let ws = Workspace::try_inference(self, n)?;
+        Ok((ws, try_filled(len, T::ZERO, "logits")?))
     }
 
     /// [`Self::logits`] into `out` (N×C), reusing `ws`.
@@ -127,8 +134,7 @@ impl<T: Real> ArcFaceHead<T> {
     /// ```
     pub fn logits_train(&self, features: &[T], labels: &[i64]) -> Result<Vec<T>> {
         let n = self.batch_size(features)?;
-        let mut ws = Workspace::inference(self, n);
-        let mut out = vec![T::ZERO; n * self.cfg.num_classes];
+        let (mut ws, mut out) = self.logits_buffers(n)?;
         self.train_or_infer_logits(features, Some(labels), &mut ws, &mut out)?;
         Ok(out)
     }

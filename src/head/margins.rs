@@ -10,6 +10,7 @@
 use super::ArcFaceHead;
 use crate::error::Result;
 use crate::margin::MarginT;
+use crate::memory::{out_of_memory, try_filled};
 use crate::real::Real;
 use crate::{AdaptiveMargins, MarginConstants, Margins};
 
@@ -50,8 +51,7 @@ impl<T: Real> ArcFaceHead<T> {
     pub fn set_margins(&mut self, margins: &[f64]) -> Result<()> {
         crate::config::validate_margins(margins, self.cfg.num_classes)?;
         self.check_margins_fit(margins)?;
-        self.install_margins(margins.to_vec());
-        Ok(())
+        self.install_margins(margins.to_vec())
     }
 
     /// `set_margins(m)` with one number for every class.
@@ -62,7 +62,7 @@ impl<T: Real> ArcFaceHead<T> {
     /// assert_eq!(h.margins(), &[0.3, 0.3]);
     /// ```
     pub fn set_uniform_margin(&mut self, m: f64) -> Result<()> {
-        self.set_margins(&vec![m; self.cfg.num_classes])
+        self.set_margins(&try_filled(self.cfg.num_classes, m, "margins")?)
     }
 
     /// Upstream's `SetAdaptiveMarginsHook`: margins from the class counts of
@@ -105,11 +105,18 @@ impl<T: Real> ArcFaceHead<T> {
 
     /// The one setter of the margins: stores the validated per-class list
     /// and derives the constants in T from it.
-    pub(super) fn install_margins(&mut self, margins: Vec<f64>) {
-        self.margin_consts = margins
-            .iter()
-            .map(|&m| MarginT::from_f64(&MarginConstants::new(m)))
-            .collect();
+    pub(super) fn install_margins(&mut self, margins: Vec<f64>) -> Result<()> {
+        let mut consts = Vec::new();
+        consts
+            .try_reserve_exact(margins.len())
+            .map_err(|_| out_of_memory::<MarginT<T>>("margin constants", margins.len() as u128))?;
+        consts.extend(
+            margins
+                .iter()
+                .map(|&m| MarginT::from_f64(&MarginConstants::new(m))),
+        );
+        self.margin_consts = consts;
         self.cfg.margins = Margins::PerClass(margins);
+        Ok(())
     }
 }

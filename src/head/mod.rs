@@ -27,9 +27,10 @@ pub use workspace::Workspace;
 
 use crate::aligned::AVec;
 use crate::config::{HeadConfig, Reduction};
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::kernels::ProjectRows;
 use crate::margin::MarginT;
+use crate::memory::{bytes_of, out_of_memory};
 use crate::parallel::{small_batch_blocks, RowSplit, Threads};
 use crate::real::Real;
 use class_pass::{LossPlan, Mode};
@@ -93,16 +94,13 @@ impl<T: Real> ArcFaceHead<T> {
     /// ```
     pub fn new(cfg: HeadConfig, seed: u64) -> Result<Self> {
         cfg.validate()?;
-        let n = cfg.num_classes * cfg.num_subcenters * cfg.in_channels;
         let bound = 1.0 / (cfg.in_channels as f64).sqrt();
         let mut rng = crate::rng::SplitMix64::new(seed);
-        let w: Vec<T> = (0..n)
-            .map(|_| {
-                let u = rng.next_f64();
-                T::from_f64((2.0 * u - 1.0) * bound)
-            })
-            .collect();
-        Self::build(cfg, w)
+        Self::build(cfg, |w| {
+            for v in w {
+                *v = T::from_f64((2.0 * rng.next_f64() - 1.0) * bound);
+            }
+        })
     }
 
     /// A head with the given weights ((C·K)×D, row `c·K + k`), for example
@@ -115,20 +113,44 @@ impl<T: Real> ArcFaceHead<T> {
     pub fn from_weight(cfg: HeadConfig, weight: &[T]) -> Result<Self> {
         cfg.validate()?;
         // the weight's length bounds every allocation of size num_classes
-        let want = cfg.num_classes * cfg.num_subcenters * cfg.in_channels;
-        if weight.len() != want {
-            return Err(Error::Shape {
-                what: "weight",
-                expected: want,
-                got: weight.len(),
-            });
-        }
-        Self::build(cfg, weight.to_vec())
+        let (rows, d) = cfg.weight_shape();
+        check_len("weight", weight.len(), rows * d)?;
+        Self::check_rows(weight, d, crate::simd::arch())?;
+        Self::build(cfg, |w| w.copy_from_slice(weight))
     }
 
-    fn build(cfg: HeadConfig, weight: Vec<T>) -> Result<Self> {
-        let rows = cfg.num_classes * cfg.num_subcenters;
+    /// The memory a head of configuration `cfg` holds: the weights, three
+    /// cached norms per weight row, and per class its margin, the margin's
+    /// constants and its loss weight. A training step needs a
+    /// [`Workspace`] on top ([`Workspace::bytes_needed`]), and an optimiser
+    /// its state ([`crate::Optimizer::bytes_needed`]).
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, HeadConfig};
+    /// let bytes = ArcFaceHead::<f32>::bytes_needed(&HeadConfig::new(1_000_000, 512));
+    /// assert!(bytes > 1_000_000 * 512 * 4 && bytes < 1_000_000 * 600 * 4);
+    /// ```
+    pub fn bytes_needed(cfg: &HeadConfig) -> u128 {
+        let (c, k, d) = (
+            cfg.num_classes as u128,
+            cfg.num_subcenters as u128,
+            cfg.in_channels as u128,
+        );
+        let class_weights = cfg.loss.class_weight.as_ref().map_or(0, |_| c);
+        bytes_of::<T>(c * k * (d + 3) + class_weights)
+            + bytes_of::<f64>(c)
+            + bytes_of::<MarginT<T>>(c)
+    }
+
+    /// Allocates the weights (with `try_reserve`), lets `fill` write them,
+    /// then derives everything else from them and from `cfg`.
+    fn build(cfg: HeadConfig, fill: impl FnOnce(&mut [T])) -> Result<Self> {
+        let (rows, d) = cfg.weight_shape();
+        // the largest buffer first, so that a head too large fails at once
+        let mut weight = AVec::try_filled(rows * d, T::ZERO)
+            .map_err(|_| out_of_memory::<T>("weights", (rows * d) as u128))?;
         let margins = cfg.margins.expand(cfg.num_classes)?;
+        fill(&mut weight);
         let mut head = Self {
             margin_consts: Vec::new(),
             class_weight: cfg
@@ -136,8 +158,8 @@ impl<T: Real> ArcFaceHead<T> {
                 .class_weight
                 .as_ref()
                 .map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
-            weight: AVec::new(),
-            norms: RowNorms::new(rows),
+            weight,
+            norms: RowNorms::try_new(rows)?,
             bad_row: None,
             arch: crate::simd::arch(),
             threads: Threads::default(),
@@ -145,8 +167,9 @@ impl<T: Real> ArcFaceHead<T> {
         };
         head.check_margins_fit(&margins)?;
         head.check_loss_fits()?;
-        head.install_margins(margins);
-        head.set_weight(&weight)?;
+        head.install_margins(margins)?;
+        head.refresh_norms();
+        head.check_weight()?;
         Ok(head)
     }
 
@@ -269,7 +292,7 @@ impl<T: Real> ArcFaceHead<T> {
 
         if backward && ws.results.grad_weight.len() != self.weight.len() {
             // an inference workspace's first training step
-            ws.results.grad_weight.resize(self.weight.len(), T::ZERO);
+            ws.reserve_grad_weight()?;
         }
         self.class_pass(
             ws,

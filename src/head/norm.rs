@@ -76,7 +76,7 @@ impl<T: Real> ArcFaceHead<T> {
         n: usize,
     ) -> Result<()> {
         let d = self.cfg.in_channels;
-        ws.reserve(n, self.threads.count());
+        ws.reserve(n, self.threads.count())?;
         let f = &mut ws.features;
         // the norms go to `inv_norm` first, inverted at the end
         self.arch.dispatch(RowSumSq {

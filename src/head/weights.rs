@@ -5,6 +5,7 @@ use super::norm::clamped_norm;
 use super::ArcFaceHead;
 use crate::error::{Error, Result};
 use crate::kernels::{RowSumSq, SumSq};
+use crate::memory::try_filled;
 use crate::real::Real;
 
 /// Per weight row, what the step needs of its norm (refreshed with every
@@ -21,12 +22,12 @@ pub(super) struct RowNorms<T> {
 
 impl<T: Real> RowNorms<T> {
     /// Norms of `rows` unit rows (overwritten by the first refresh).
-    pub(super) fn new(rows: usize) -> Self {
-        Self {
-            norm: vec![T::ONE; rows],
-            inv: vec![T::ONE; rows],
-            proj: vec![T::ZERO; rows],
-        }
+    pub(super) fn try_new(rows: usize) -> Result<Self> {
+        Ok(Self {
+            norm: try_filled(rows, T::ONE, "weight norms")?,
+            inv: try_filled(rows, T::ONE, "weight norms")?,
+            proj: try_filled(rows, T::ZERO, "weight norms")?,
+        })
     }
 }
 
@@ -58,12 +59,19 @@ impl<T: Real> ArcFaceHead<T> {
                 got: w.len(),
             });
         }
-        for (r, row) in w.chunks_exact(d).enumerate() {
-            let ss = self.arch.dispatch(SumSq { x: row });
-            clamped_norm(ss, row).map_err(|e| e.into_error("weight", r))?;
-        }
+        Self::check_rows(w, d, self.arch)?;
         self.weight.assign(w);
         self.refresh_norms();
+        Ok(())
+    }
+
+    /// Checks that every row of `w` (rows of `d`) is finite with a norm
+    /// that T can hold; the error names the first row that is not.
+    pub(super) fn check_rows(w: &[T], d: usize, arch: pulp::Arch) -> Result<()> {
+        for (r, row) in w.chunks_exact(d).enumerate() {
+            let ss = arch.dispatch(SumSq { x: row });
+            clamped_norm(ss, row).map_err(|e| e.into_error("weight", r))?;
+        }
         Ok(())
     }
 
@@ -125,7 +133,7 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// Recomputes the cached row norms and notes the first unusable row.
-    fn refresh_norms(&mut self) {
+    pub(super) fn refresh_norms(&mut self) {
         let d = self.cfg.in_channels;
         self.bad_row = None;
         let nr = &mut self.norms;

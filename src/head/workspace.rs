@@ -7,7 +7,10 @@
 
 use super::{ArcFaceHead, SMALL_BATCH};
 use crate::aligned::AVec;
+use crate::config::HeadConfig;
+use crate::error::Result;
 use crate::kernels::small_backward_scratch;
+use crate::memory::{Allocate, Count, Sizer};
 use crate::real::Real;
 
 /// What the buffers are sized for.
@@ -30,17 +33,29 @@ impl Shape {
     pub(super) fn ck(&self) -> usize {
         self.c * self.k
     }
+
+    /// The dimensions widened, so that products of them cannot overflow
+    /// before the sizer checks them.
+    fn wide(&self) -> Wide {
+        let w = |v: usize| v as u128;
+        Wide {
+            cap: w(self.cap),
+            slots: w(self.slots),
+            d: w(self.d),
+            c: w(self.c),
+            k: w(self.k),
+        }
+    }
 }
 
-/// Grows a `Vec` or an `AVec` to at least `len` elements (never shrinks),
-/// filling with zeros.
-macro_rules! grow {
-    ($v:expr, $len:expr) => {{
-        let len = $len;
-        if len > $v.len() {
-            $v.resize(len, Default::default());
-        }
-    }};
+/// [`Shape`] in `u128`.
+#[derive(Debug, Clone, Copy)]
+struct Wide {
+    cap: u128,
+    slots: u128,
+    d: u128,
+    c: u128,
+    k: u128,
 }
 
 /// The last step's results.
@@ -60,9 +75,9 @@ pub(super) struct StepResults<T> {
 }
 
 impl<T: Real> StepResults<T> {
-    fn reserve(&mut self, s: &Shape) {
-        grow!(self.sample_loss, s.cap);
-        grow!(self.grad_features, s.cap * s.d);
+    fn reserve(&mut self, s: Wide, sz: &mut impl Sizer) -> Result<()> {
+        sz.grow(&mut self.sample_loss, s.cap, "per-sample losses")?;
+        sz.grow(&mut self.grad_features, s.cap * s.d, "feature gradient")
     }
 }
 
@@ -78,10 +93,10 @@ pub(super) struct Features<T> {
 }
 
 impl<T: Real> Features<T> {
-    fn reserve(&mut self, s: &Shape) {
-        grow!(self.unit, s.cap * s.d);
-        grow!(self.inv_norm, s.cap);
-        grow!(self.proj, s.cap);
+    fn reserve(&mut self, s: Wide, sz: &mut impl Sizer) -> Result<()> {
+        sz.grow(&mut self.unit, s.cap * s.d, "normalised features")?;
+        sz.grow(&mut self.inv_norm, s.cap, "feature norms")?;
+        sz.grow(&mut self.proj, s.cap, "feature norms")
     }
 }
 
@@ -107,7 +122,7 @@ pub(super) struct SampleState<T> {
 }
 
 impl<T: Real> SampleState<T> {
-    fn reserve(&mut self, s: &Shape) {
+    fn reserve(&mut self, s: Wide, sz: &mut impl Sizer) -> Result<()> {
         for v in [
             &mut self.row_max,
             &mut self.exp_sum,
@@ -118,8 +133,9 @@ impl<T: Real> SampleState<T> {
             &mut self.grad_scale,
             &mut self.target_grad,
         ] {
-            grow!(v, s.cap);
+            sz.grow(v, s.cap, "per-sample state")?;
         }
+        Ok(())
     }
 }
 
@@ -135,10 +151,10 @@ pub(super) struct ClassIndex {
 }
 
 impl ClassIndex {
-    fn reserve(&mut self, s: &Shape) {
-        grow!(self.start, s.c + 1);
-        grow!(self.cursor, s.c);
-        grow!(self.samples, s.cap);
+    fn reserve(&mut self, s: Wide, sz: &mut impl Sizer) -> Result<()> {
+        sz.grow(&mut self.start, s.c + 1, "class index")?;
+        sz.grow(&mut self.cursor, s.c, "class index")?;
+        sz.grow(&mut self.samples, s.cap, "class index")
     }
 }
 
@@ -161,12 +177,13 @@ pub(super) struct ClassPassScratch<T> {
 }
 
 impl<T: Real> ClassPassScratch<T> {
-    fn reserve(&mut self, s: &Shape) {
-        grow!(self.subcentre, if s.k > 1 { s.c * s.cap } else { 0 });
-        grow!(self.partials, s.slots * 2 * s.cap);
-        grow!(self.rows, s.slots * 2 * s.cap);
-        self.by_class.reserve(s);
-        self.samples.reserve(s);
+    fn reserve(&mut self, s: Wide, sz: &mut impl Sizer) -> Result<()> {
+        let subcentres = if s.k > 1 { s.c * s.cap } else { 0 };
+        sz.grow(&mut self.subcentre, subcentres, "arg-max sub-centres")?;
+        sz.grow(&mut self.partials, s.slots * 2 * s.cap, "partial sums")?;
+        sz.grow(&mut self.rows, s.slots * 2 * s.cap, "class-pass rows")?;
+        self.by_class.reserve(s, sz)?;
+        self.samples.reserve(s, sz)
     }
 }
 
@@ -182,14 +199,21 @@ pub(super) struct BackwardScratch<T> {
 }
 
 impl<T: Real> BackwardScratch<T> {
-    fn reserve(&mut self, s: &Shape) {
-        let small = s.cap.min(SMALL_BATCH);
-        grow!(self.small_acc, s.slots * small * s.d);
-        grow!(
-            self.small_rows,
-            s.slots * small_backward_scratch(small, s.d)
-        );
-        grow!(self.dx_partial, s.slots * s.cap * s.d);
+    fn reserve(&mut self, s: Wide, sz: &mut impl Sizer) -> Result<()> {
+        let small = s.cap.min(SMALL_BATCH as u128);
+        // small ≤ 16 and d ≤ isize::MAX / 8 (HeadConfig::validate)
+        let scratch = small_backward_scratch(small as usize, s.d as usize) as u128;
+        sz.grow(
+            &mut self.small_acc,
+            s.slots * small * s.d,
+            "backward accumulators",
+        )?;
+        sz.grow(&mut self.small_rows, s.slots * scratch, "backward scratch")?;
+        sz.grow(
+            &mut self.dx_partial,
+            s.slots * s.cap * s.d,
+            "partial feature gradients",
+        )
     }
 }
 
@@ -223,6 +247,11 @@ pub struct Workspace<T> {
 impl<T: Real> Workspace<T> {
     /// Buffers for `head` and batches of up to `capacity` samples.
     ///
+    /// # Panics
+    ///
+    /// If the buffers cannot be allocated, as `Vec::with_capacity` would;
+    /// [`Self::try_new`] returns the error instead.
+    ///
     /// ```
     /// # use arcface::*;
     /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(10, 16), 0).unwrap();
@@ -230,11 +259,29 @@ impl<T: Real> Workspace<T> {
     /// assert_eq!(ws.grad_weight().len(), 10 * 16);
     /// ```
     pub fn new(head: &ArcFaceHead<T>, capacity: usize) -> Self {
+        Self::try_new(head, capacity).unwrap_or_else(|e| panic!("Workspace::new: {e}"))
+    }
+
+    /// [`Self::new`], or [`Error::OutOfMemory`](crate::Error::OutOfMemory)
+    /// naming the buffer that could not be had.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(100_000, 512), 0).unwrap();
+    /// let err = Workspace::try_new(&head, usize::MAX / 4).unwrap_err();
+    /// assert!(matches!(err, Error::OutOfMemory { .. }));
+    /// ```
+    pub fn try_new(head: &ArcFaceHead<T>, capacity: usize) -> Result<Self> {
         Self::build(head, capacity, true)
     }
 
     /// Buffers for inference only (`logits_into`, `loss`): no (C·K)×D
     /// gradient buffer. A training step on it allocates that buffer once.
+    ///
+    /// # Panics
+    ///
+    /// If the buffers cannot be allocated; [`Self::try_inference`] returns
+    /// the error instead.
     ///
     /// ```
     /// # use arcface::*;
@@ -245,12 +292,46 @@ impl<T: Real> Workspace<T> {
     /// assert!(ws.grad_weight().is_empty());
     /// ```
     pub fn inference(head: &ArcFaceHead<T>, capacity: usize) -> Self {
+        Self::try_inference(head, capacity).unwrap_or_else(|e| panic!("Workspace::inference: {e}"))
+    }
+
+    /// [`Self::inference`], or [`Error::OutOfMemory`](crate::Error::OutOfMemory).
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(10, 8), 0).unwrap();
+    /// assert_eq!(Workspace::try_inference(&head, 4).unwrap().capacity(), 4);
+    /// ```
+    pub fn try_inference(head: &ArcFaceHead<T>, capacity: usize) -> Result<Self> {
         Self::build(head, capacity, false)
     }
 
-    fn build(head: &ArcFaceHead<T>, capacity: usize, grads: bool) -> Self {
-        let (c, k, ck, d) = head.dims();
-        let mut ws = Self {
+    /// The bytes a workspace for a head of configuration `cfg` holds, for
+    /// batches of up to `capacity` samples on `threads` threads (the size of
+    /// the pool the steps run on, [`Threads::count`](crate::Threads::count)), with the (C·K)×D
+    /// weight gradient when `training` (as [`Self::new`]) or without it
+    /// (as [`Self::inference`]). Computed by the same code that sizes the
+    /// buffers, without allocating; to within 64 bytes a buffer.
+    ///
+    /// ```
+    /// # use arcface::*;
+    /// let cfg = HeadConfig::new(100_000, 512);
+    /// let threads = Threads::Sequential.count();
+    /// let train = Workspace::<f32>::bytes_needed(&cfg, 256, threads, true);
+    /// let infer = Workspace::<f32>::bytes_needed(&cfg, 256, threads, false);
+    /// assert_eq!(train - infer, 100_000 * 512 * 4);
+    /// assert!(infer >= 256 * 100_000 * 4); // the N×C products
+    /// ```
+    pub fn bytes_needed(cfg: &HeadConfig, capacity: usize, threads: usize, training: bool) -> u128 {
+        let mut ws = Self::empty(cfg.num_classes, cfg.num_subcenters, cfg.in_channels);
+        let mut count = Count::default();
+        let sized = ws.size(capacity.max(1), threads, training, &mut count);
+        debug_assert!(sized.is_ok(), "counting never fails");
+        count.bytes
+    }
+
+    fn empty(c: usize, k: usize, d: usize) -> Self {
+        Self {
             shape: Shape {
                 cap: 0,
                 slots: 0,
@@ -263,25 +344,61 @@ impl<T: Real> Workspace<T> {
             products: AVec::new(),
             class_pass: ClassPassScratch::default(),
             backward: BackwardScratch::default(),
-        };
-        if grads {
-            ws.results.grad_weight = AVec::filled(ck * d, T::ZERO);
         }
-        ws.reserve(capacity.max(1), head.threads().count());
-        ws
+    }
+
+    fn build(head: &ArcFaceHead<T>, capacity: usize, grads: bool) -> Result<Self> {
+        let (c, k, _, d) = head.dims();
+        let mut ws = Self::empty(c, k, d);
+        ws.size(
+            capacity.max(1),
+            head.threads().count(),
+            grads,
+            &mut Allocate,
+        )?;
+        Ok(ws)
+    }
+
+    /// Sizes every buffer for steps of `n` samples on `threads` threads,
+    /// with the weight gradient when `grads`: the one description of what a
+    /// workspace holds, run to allocate ([`Allocate`]) or to count
+    /// ([`Count`]).
+    fn size(&mut self, n: usize, threads: usize, grads: bool, sz: &mut impl Sizer) -> Result<()> {
+        if grads {
+            let w = self.shape.wide();
+            sz.grow(
+                &mut self.results.grad_weight,
+                w.c * w.k * w.d,
+                "weight gradient",
+            )?;
+        }
+        self.reserve_with(n, threads, sz)
     }
 
     /// Grows the buffers for steps of `n` samples on `threads` threads.
-    pub(super) fn reserve(&mut self, n: usize, threads: usize) {
-        let s = &mut self.shape;
+    pub(super) fn reserve(&mut self, n: usize, threads: usize) -> Result<()> {
+        self.reserve_with(n, threads, &mut Allocate)
+    }
+
+    /// Grows the weight gradient of an inference workspace for its first
+    /// training step.
+    pub(super) fn reserve_grad_weight(&mut self) -> Result<()> {
+        self.size(0, 0, true, &mut Allocate)
+    }
+
+    fn reserve_with(&mut self, n: usize, threads: usize, sz: &mut impl Sizer) -> Result<()> {
+        let mut s = self.shape;
         s.cap = s.cap.max(n);
         s.slots = s.slots.max(threads.clamp(1, 256));
-        let s = *s;
-        self.results.reserve(&s);
-        self.features.reserve(&s);
-        grow!(self.products, s.cap * s.ck());
-        self.class_pass.reserve(&s);
-        self.backward.reserve(&s);
+        let w = s.wide();
+        self.results.reserve(w, sz)?;
+        self.features.reserve(w, sz)?;
+        sz.grow(&mut self.products, w.cap * w.c * w.k, "products")?;
+        self.class_pass.reserve(w, sz)?;
+        self.backward.reserve(w, sz)?;
+        // only once every buffer has its size
+        self.shape = s;
+        Ok(())
     }
 
     /// Forgets the last step's results, after an error that had already

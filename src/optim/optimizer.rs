@@ -4,6 +4,7 @@ use super::{OptimizerConfig, Rule};
 use crate::config::check_nonneg;
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::head::ArcFaceHead;
+use crate::memory::{bytes_of, try_filled};
 use crate::real::Real;
 
 /// An optimiser and its state for one head: momentum buffer (SGD) or first
@@ -58,18 +59,22 @@ impl<T: Real> Optimizer<T> {
         Ok(Self {
             config,
             len,
-            state1: if n >= 1 {
-                vec![T::ZERO; len]
-            } else {
-                Vec::new()
-            },
-            state2: if n >= 2 {
-                vec![T::ZERO; len]
-            } else {
-                Vec::new()
-            },
+            state1: try_filled(if n >= 1 { len } else { 0 }, T::ZERO, "optimiser state")?,
+            state2: try_filled(if n >= 2 { len } else { 0 }, T::ZERO, "optimiser state")?,
             steps: 0,
         })
+    }
+
+    /// The bytes of state an optimiser of `config` keeps for `len`
+    /// parameters: SGD with momentum one buffer, AdamW two, plain SGD none.
+    ///
+    /// ```
+    /// use arcface::{AdamW, Optimizer, OptimizerConfig};
+    /// let adamw = OptimizerConfig::AdamW(AdamW::default());
+    /// assert_eq!(Optimizer::<f32>::bytes_needed(&adamw, 1000), 2 * 1000 * 4);
+    /// ```
+    pub fn bytes_needed(config: &OptimizerConfig, len: usize) -> u128 {
+        bytes_of::<T>(config.state_names().len() as u128 * len as u128)
     }
 
     /// The configuration.

@@ -3,6 +3,7 @@
 use super::Dataset;
 use crate::error::Result;
 use crate::head::{ArcFaceHead, Batch, Workspace};
+use crate::memory::try_filled;
 use crate::real::Real;
 
 /// Loss and accuracy of a head on a labelled set.
@@ -60,13 +61,17 @@ pub(super) struct Evaluator<T> {
 }
 
 impl<T: Real> Evaluator<T> {
-    pub(super) fn new(head: &ArcFaceHead<T>, batch: usize) -> Self {
+    /// Buffers for batches of `batch`: an inference workspace (evaluation
+    /// needs no weight gradient) and the batch's logits.
+    pub(super) fn new(head: &ArcFaceHead<T>, batch: usize) -> Result<Self> {
         let batch = batch.max(1);
-        Self {
-            ws: Workspace::new(head, batch),
-            logits: vec![T::ZERO; batch * head.config().num_classes],
+        let c = head.config().num_classes;
+        let len = batch.saturating_mul(c);
+        Ok(Self {
+            ws: Workspace::try_inference(head, batch)?,
+            logits: try_filled(len, T::ZERO, "evaluation logits")?,
             batch,
-        }
+        })
     }
 
     /// The metrics of `head` on `data`, which must be valid for it.
@@ -122,5 +127,5 @@ pub fn evaluate<T: Real>(
     batch_size: usize,
 ) -> Result<EvalMetrics> {
     data.validate(head, "features")?;
-    Evaluator::new(head, batch_size.min(data.len())).run(head, data)
+    Evaluator::new(head, batch_size.min(data.len()))?.run(head, data)
 }

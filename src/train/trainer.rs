@@ -6,6 +6,7 @@ use super::{Dataset, EpochInfo, Event, StepInfo, TrainConfig, TrainReport};
 use crate::config::invalid;
 use crate::error::{Error, Result};
 use crate::head::{ArcFaceHead, Batch, Workspace};
+use crate::memory::{Allocate, Sizer};
 use crate::optim::{LrScheduler, Optimizer};
 use crate::real::Real;
 use crate::rng::SplitMix64;
@@ -85,7 +86,7 @@ impl<T: Real> Trainer<T> {
         let mut cfg = cfg;
         cfg.optimizer = *opt.config();
         Ok(Self {
-            ws: Workspace::new(&head, 1),
+            ws: Workspace::try_new(&head, 1)?,
             batch_x: Vec::new(),
             batch_y: Vec::new(),
             logits: Vec::new(),
@@ -175,10 +176,13 @@ impl<T: Real> Trainer<T> {
         F: FnMut(Event<'_>) -> ControlFlow<()>,
     {
         let steps_per_epoch = self.prepare(&train, val.as_ref())?;
-        let mut held_out = val.map(|v| {
-            let batch = self.cfg.batch_size.max(MIN_EVAL_BATCH).min(v.len());
-            (Evaluator::new(&self.head, batch), v)
-        });
+        let mut held_out = match val {
+            Some(v) => {
+                let batch = self.cfg.batch_size.max(MIN_EVAL_BATCH).min(v.len());
+                Some((Evaluator::new(&self.head, batch)?, v))
+            }
+            None => None,
+        };
         let epochs = self.cfg.epochs;
         let mut run = Run {
             sched: self.cfg.scheduler(steps_per_epoch),
@@ -244,12 +248,13 @@ impl<T: Real> Trainer<T> {
         );
         let cap = self.cfg.batch_size.min(n);
         if self.ws.capacity() < cap {
-            self.ws = Workspace::new(&self.head, cap);
+            self.ws = Workspace::try_new(&self.head, cap)?;
         }
-        self.batch_x.resize(cap * d, T::ZERO);
-        self.batch_y.resize(cap, 0);
+        let wide = |a: usize, b: usize| a as u128 * b as u128;
+        Allocate.grow(&mut self.batch_x, wide(cap, d), "batch features")?;
+        Allocate.grow(&mut self.batch_y, cap as u128, "batch labels")?;
         if self.cfg.train_accuracy {
-            self.logits.resize(cap * c, T::ZERO);
+            Allocate.grow(&mut self.logits, wide(cap, c), "batch logits")?;
         }
         self.order.clear();
         self.order.extend(0..n);
