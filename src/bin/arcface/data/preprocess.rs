@@ -77,13 +77,23 @@ impl Standardize {
         ck.set_extra(STD_KEY, json(&self.std));
     }
 
-    /// Applies the transform to `s`, whose features came from `path`.
-    pub fn apply<T: Real>(&self, s: &mut Split<T>, path: &str) -> Result<(), CliError> {
+    /// Applies the transform to `s`, whose features came from `path`; the
+    /// transform came from the checkpoint `from` (else it was fitted here).
+    pub fn apply<T: Real>(
+        &self,
+        s: &mut Split<T>,
+        path: &str,
+        from: Option<&str>,
+    ) -> Result<(), CliError> {
         if s.d != self.mean.len() {
+            let whose = match from {
+                Some(ck) => format!("the standardisation stored in {ck}"),
+                None => "the standardisation".into(),
+            };
             return Err(CliError::input(
                 path,
                 format!(
-                    "has {} feature columns, the checkpoint's standardisation has {}",
+                    "has {} feature columns, {whose} has {}",
                     s.d,
                     self.mean.len()
                 ),
@@ -114,17 +124,18 @@ mod tests {
             (st.mean.clone(), st.std.clone()),
             (vec![2.0, 5.0], vec![1.0, 1.0])
         );
-        st.apply(&mut s, "x").unwrap();
+        st.apply(&mut s, "x", None).unwrap();
         assert_eq!(s.x, vec![-1.0, 0.0, 1.0, 0.0]);
         let mut wide = Split {
             x: vec![0.0f64; 3],
             y: vec![0],
             d: 3,
         };
-        assert!(st
-            .apply(&mut wide, "w.npy")
-            .unwrap_err()
-            .to_string()
-            .contains("3 feature columns"));
+        assert_eq!(
+            st.apply(&mut wide, "w.npy", Some("h.safetensors"))
+                .unwrap_err()
+                .to_string(),
+            "w.npy: has 3 feature columns, the standardisation stored in h.safetensors has 2"
+        );
     }
 }

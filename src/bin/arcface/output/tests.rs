@@ -104,14 +104,3 @@ fn the_last_file_staged_for_a_destination_wins() {
     assert_eq!(dir.files(), set(&["a"]));
     assert_eq!(dir.read("a"), "two");
 }
-
-#[test]
-fn unwritable_paths_are_refused_before_any_work() {
-    let dir = Dir::new("writable");
-    let s = |f: &str| dir.p(f).to_str().unwrap().to_string();
-    assert!(check_writable(&s("ok.json"), "out").is_ok());
-    let e = check_writable(&s("missing/x.json"), "out").unwrap_err();
-    assert!(e.to_string().contains("does not exist"), "{e}");
-    let e = check_writable(dir.0.to_str().unwrap(), "metrics").unwrap_err();
-    assert!(e.to_string().starts_with("--metrics ") && e.to_string().contains("is a directory"));
-}
