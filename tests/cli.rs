@@ -904,7 +904,8 @@ fn usage_errors_are_explained() {
     assert!(
         fails(&dir, &["train", "--out", "no/such/dir/h.safetensors"], 2).contains("does not exist")
     );
-    assert!(fails(&dir, &["train", "--nesterov", "--momentum", "0"], 1).contains("nesterov"));
+    assert!(fails(&dir, &["train", "--nesterov", "--momentum", "0"], 2)
+        .contains("invalid value for '--nesterov'"));
     assert!(fails(
         &dir,
         &["train", "--optimizer", "AdamW", "--momentum", "0.9"],
@@ -1022,6 +1023,8 @@ fn eval_and_predict_take_a_margins_file_as_train_does() {
             "eval",
             "--checkpoint",
             "torch.safetensors",
+            "--num-subcenters",
+            "1",
             "--features",
             &xf,
             "--labels",
@@ -1044,6 +1047,8 @@ fn eval_and_predict_take_a_margins_file_as_train_does() {
             "predict",
             "--checkpoint",
             "torch.safetensors",
+            "--num-classes",
+            "4",
             "--features",
             &xf,
             "--format",
@@ -1062,6 +1067,8 @@ fn eval_and_predict_take_a_margins_file_as_train_does() {
             "predict",
             "--checkpoint",
             "torch.safetensors",
+            "--num-subcenters",
+            "1",
             "--features",
             &xf,
             "--margins",
@@ -1069,7 +1076,10 @@ fn eval_and_predict_take_a_margins_file_as_train_does() {
         ],
         1,
     );
-    assert!(se.contains("expected one per class (4)"), "{se}");
+    assert!(
+        se.contains("short.txt: ") && se.contains("expected one per class (4)"),
+        "{se}"
+    );
     // a checkpoint with its own configuration refuses the flag
     ok(
         &dir,
