@@ -17,10 +17,7 @@ pub fn run(a: &EvalArgs) -> Result<(), CliError> {
 fn eval<T: Real>(a: &EvalArgs) -> Result<(), CliError> {
     a.synthetic.params(a.data.data).map_err(CliError::Usage)?;
     let ck_path = &a.checkpoint.checkpoint;
-    let (batch, threads) = (a.infer.batch_size, rayon::current_num_threads());
-    let (ck, head) = restore::head::<T>(&a.checkpoint, "eval", |s| {
-        footprint::evaluation(s, batch, threads)
-    })?;
+    let (ck, head) = restore::head::<T>(&a.checkpoint, "eval")?;
     let input = restore::input::<T>(
         &a.data,
         &a.synthetic,
@@ -33,6 +30,9 @@ fn eval<T: Real>(a: &EvalArgs) -> Result<(), CliError> {
     input
         .split
         .check_labels(c, &input.labels, "the checkpoint's num_classes")?;
+    let batch = a.infer.batch_size.min(input.split.len());
+    let threads = rayon::current_num_threads();
+    restore::check_work(&head, |s| footprint::evaluation(s, batch, threads))?;
     let t = Instant::now();
     let m = evaluate(&head, input.split.dataset(), batch)?;
     let secs = t.elapsed().as_secs_f64();

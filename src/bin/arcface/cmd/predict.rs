@@ -28,22 +28,22 @@ fn predict<T: Real>(a: &PredictArgs) -> Result<(), CliError> {
         .output("--output", a.output.output.as_ref());
     files.check()?;
     a.synthetic.params(a.data.data).map_err(CliError::Usage)?;
-    let (batch, top_k) = (a.infer.batch_size, a.output.top_k);
-    let threads = rayon::current_num_threads();
-    let (ck, head) = restore::head::<T>(&a.checkpoint, "predict", |s| {
-        footprint::prediction(s, batch, threads, top_k)
-    })?;
+    let (ck, head) = restore::head::<T>(&a.checkpoint, "predict")?;
     let input = restore::input::<T>(&a.data, &a.synthetic, None, (&ck, ck_path), &head)?;
     restore::check_dim(&head, &input)?;
+    let k = a.output.top_k.min(head.config().num_classes);
+    let d = input.split.d.max(1);
+    let n = input.split.x.len() / d;
+    let rows_per_chunk = a.infer.batch_size.min(n.max(1));
+    let threads = rayon::current_num_threads();
+    restore::check_work(&head, |s| {
+        footprint::prediction(s, rows_per_chunk, threads, k)
+    })?;
     let format = match a.output.format {
         PredictFormat::Json => Format::Json,
         PredictFormat::Csv => Format::Csv,
     };
-    let k = top_k.min(head.config().num_classes);
     let mut w = Writer::new(format, k);
-    let d = input.split.d.max(1);
-    let n = input.split.x.len() / d;
-    let rows_per_chunk = batch.min(n.max(1));
     let full = |_| {
         CliError::Memory(format!(
             "the predictions of {n} samples do not fit in memory"

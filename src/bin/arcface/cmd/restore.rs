@@ -26,12 +26,11 @@ const MAX_IMPLIED_DATA: u128 = 1 << 30;
 /// The checkpoint and its head: the checkpoint's own configuration, or for
 /// a file without metadata (a PyTorch export) one built from
 /// `--num-classes`, `--num-subcenters`, `--scale` and `--margins` over the
-/// library's defaults. `work` is the memory `command` needs per batch on
-/// the head; with the head's own it must fit before the head is built.
+/// library's defaults. The head's memory is checked before it is built;
+/// flag errors name `command`'s flags.
 pub fn head<T: Real>(
     a: &CheckpointArgs,
     command: &str,
-    work: impl Fn(Shape) -> Need,
 ) -> Result<(Checkpoint, ArcFaceHead<T>), CliError> {
     let path = &a.checkpoint;
     let ck = Checkpoint::load(path).map_err(|e| relabel(e, path))?;
@@ -48,7 +47,7 @@ pub fn head<T: Real>(
                 "--{f}: {path} carries its own head configuration"
             )));
         }
-        check_memory::<T>(cfg, path, &work)?;
+        check_head_memory::<T>(cfg, path)?;
         let head = ck.to_head(None).map_err(|e| relabel(e, path))?;
         return Ok((ck, head));
     }
@@ -61,7 +60,7 @@ pub fn head<T: Real>(
     if let Some(m) = &shape.margins {
         cfg = cfg.with_margins(m.resolve(c)?);
     }
-    check_memory::<T>(&cfg, path, &work)?;
+    check_head_memory::<T>(&cfg, path)?;
     let head = ck.to_head(Some(cfg)).map_err(|e| match e {
         arcface::Error::InvalidConfig { .. } => flag_error(command, e),
         other => relabel(other, path),
@@ -69,22 +68,29 @@ pub fn head<T: Real>(
     Ok((ck, head))
 }
 
-/// The head of `cfg` and `work` on it fit the machine's memory.
-fn check_memory<T: Real>(
-    cfg: &HeadConfig,
-    path: &str,
-    work: &impl Fn(Shape) -> Need,
-) -> Result<(), CliError> {
+/// The head of `cfg`, while it is built from the file at `path`, fits the
+/// machine's memory.
+fn check_head_memory<T: Real>(cfg: &HeadConfig, path: &str) -> Result<(), CliError> {
     let s = Shape::of::<T>(cfg);
-    let (decoding, work) = (footprint::decoding(s), work(s));
     let mut need = footprint::head(s);
-    need.merge(if decoding.total() > work.total() {
-        &decoding
-    } else {
-        &work
-    });
+    need.merge(&footprint::decoding(s));
     need.check(
         &format!("{path} holds {}, which", s.describe(T::NAME)),
+        &footprint::hint::<T>(false),
+    )
+}
+
+/// What `work` allocates on `head` (batches of `--batch-size`, at most the
+/// input's samples) fits beside the head.
+pub fn check_work<T: Real>(
+    head: &ArcFaceHead<T>,
+    work: impl FnOnce(Shape) -> Need,
+) -> Result<(), CliError> {
+    let s = Shape::of::<T>(head.config());
+    let mut need = footprint::head(s);
+    need.merge(&work(s));
+    need.check(
+        &format!("running {}", s.describe(T::NAME)),
         &footprint::hint::<T>(true),
     )
 }
@@ -199,6 +205,19 @@ fn implied_source<T: Real>(
             }))
         }
     };
+    let bytes = src.need::<T>().total();
+    if bytes > MAX_IMPLIED_DATA {
+        return Err(CliError::input(
+            ck_path,
+            format!(
+                "names the data set {}, {} to generate, more than the {} generated \
+                 unasked; pass --data synthetic and its --synthetic-* flags to generate it",
+                src.tag(),
+                memory::bytes(bytes),
+                memory::bytes(MAX_IMPLIED_DATA)
+            ),
+        ));
+    }
     let cfg = head.config();
     let own = (cfg.num_classes, cfg.in_channels);
     if let Some((c, d)) = src.shape().filter(|&s| s != own) {
@@ -210,19 +229,6 @@ fn implied_source<T: Real>(
                 src.tag(),
                 own.0,
                 own.1
-            ),
-        ));
-    }
-    let bytes = src.need::<T>().total();
-    if bytes > MAX_IMPLIED_DATA {
-        return Err(CliError::input(
-            ck_path,
-            format!(
-                "names the data set {}, {} to generate, more than the {} generated \
-                 unasked; pass --data synthetic and its --synthetic-* flags to generate it",
-                src.tag(),
-                memory::bytes(bytes),
-                memory::bytes(MAX_IMPLIED_DATA)
             ),
         ));
     }

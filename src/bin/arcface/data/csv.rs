@@ -165,16 +165,16 @@ pub fn table<T: Real>(
             continue; // header
         }
         let w = *width.get_or_insert(cells.len());
+        let seps = format!("fields separated by {}; see --delimiter", sep.shown());
         if cells.len() != w {
             return Err(format!(
-                "line {lineno} has {} fields, the first data line has {w} (fields separated by {})",
-                cells.len(),
-                sep.shown()
+                "line {lineno} has {} fields, the first data line has {w} ({seps})",
+                cells.len()
             ));
         }
         let nfeat = if label_last { w - 1 } else { w };
         if nfeat == 0 {
-            return Err(format!("line {lineno} has no feature columns"));
+            return Err(format!("line {lineno} has no feature columns ({seps})"));
         }
         if t.x.try_reserve(nfeat).is_err() || t.y.try_reserve(1).is_err() {
             return Err(format!("line {lineno}: out of memory"));

@@ -104,3 +104,21 @@ fn the_last_file_staged_for_a_destination_wins() {
     assert_eq!(dir.files(), set(&["a"]));
     assert_eq!(dir.read("a"), "two");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_is_written_through_and_kept() {
+    let dir = Dir::new("symlink");
+    std::fs::create_dir(dir.p("real")).unwrap();
+    std::fs::write(dir.p("real/target"), "old").unwrap();
+    std::os::unix::fs::symlink(dir.p("real/target"), dir.p("link")).unwrap();
+    let mut out = Outputs::new();
+    out.stage(dir.p("link"), b"new").unwrap();
+    out.commit().unwrap();
+    assert!(std::fs::symlink_metadata(dir.p("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(dir.read("real/target"), "new");
+    assert_eq!(dir.files(), set(&["link", "real"]));
+}

@@ -24,7 +24,7 @@ fn the_first_line_decides_the_separator() {
     // a separator of another kind later in the file is not a separator
     assert_eq!(
         e("1,2,0\n3;4;1\n", true),
-        "line 2 has 1 fields, the first data line has 3 (fields separated by ',')"
+        "line 2 has 1 fields, the first data line has 3 (fields separated by ','; see --delimiter)"
     );
     assert_eq!(
         e("1,2\n3,4;5\n", false),
@@ -63,7 +63,7 @@ fn space_separated_files_from_numpy_are_read() {
 fn bad_tables_name_the_line() {
     assert_eq!(
         e("1,2,3\n4,5\n", false),
-        "line 2 has 2 fields, the first data line has 3 (fields separated by ',')"
+        "line 2 has 2 fields, the first data line has 3 (fields separated by ','; see --delimiter)"
     );
     assert_eq!(
         e("1,x\n2,y\n", false),
@@ -82,7 +82,10 @@ fn bad_tables_name_the_line() {
         e("1,2.5\n", true),
         "line 1, last column: \"2.5\" is not an integer label"
     );
-    assert_eq!(e("3\n", true), "line 1 has no feature columns");
+    assert_eq!(
+        e("3\n", true),
+        "line 1 has no feature columns (fields separated by ','; see --delimiter)"
+    );
     assert_eq!(e("# only\n", false), "holds no data rows");
 }
 
