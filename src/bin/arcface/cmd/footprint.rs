@@ -9,7 +9,7 @@
 //! a checkpoint takes while it is written.
 
 use crate::memory::Need;
-use arcface::{HeadConfig, OptimizerConfig, Real, TrainConfig, WeightDtype};
+use arcface::{EpochInfo, HeadConfig, OptimizerConfig, Real, TrainConfig, WeightDtype};
 
 /// The samples the library's evaluation runs at once during `fit` at the
 /// least (its evaluator takes the larger of this and the batch size).
@@ -112,7 +112,7 @@ pub fn prediction(s: Shape, cap: usize, threads: usize, top_k: usize) -> Need {
 }
 
 /// What `train` adds to the loaded data: the head, the optimiser's state,
-/// the trainer's buffers, then the largest of the evaluation during `fit`
+/// the trainer's buffers and its record of every epoch, then the largest of the evaluation during `fit`
 /// (with `n_val` held-out samples), the final evaluation (batches of
 /// `eval_batch`) and the checkpoint and optimiser-state files being written.
 pub fn training(
@@ -129,7 +129,12 @@ pub fn training(
     n.add("optimiser state", states * s.weights(), s.t)
         .merge(&workspace(s, cap, threads, true))
         .add("batch features", cap as u128 * s.d, s.t)
-        .add("shuffle order", n_train as u128, 8);
+        .add("shuffle order", n_train as u128, 8)
+        .add(
+            "epoch history",
+            t.epochs as u128,
+            std::mem::size_of::<EpochInfo>(),
+        );
     if t.train_accuracy {
         n.add("logits", cap as u128 * s.c, s.t);
     }

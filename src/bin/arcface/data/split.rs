@@ -18,9 +18,18 @@ pub fn stratified<T: Copy>(
 ) -> Result<(Split<T>, Split<T>), CliError> {
     let d = all.d;
     let n = all.y.len();
-    let mut by_class: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+    for &l in &all.y {
+        *counts.entry(l).or_default() += 1;
+    }
+    let mut by_class = BTreeMap::new();
+    for (&l, &k) in &counts {
+        by_class.insert(l, try_vec::<usize>(k, "the hold-out split")?);
+    }
     for (i, &l) in all.y.iter().enumerate() {
-        by_class.entry(l).or_default().push(i);
+        if let Some(v) = by_class.get_mut(&l) {
+            v.push(i);
+        }
     }
     let mut rng = SplitMix64::new(seed);
     let mut held = try_vec(n, "the hold-out split")?;

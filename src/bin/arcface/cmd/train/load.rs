@@ -135,7 +135,7 @@ pub fn standardize<T: Real>(
         None => None,
     };
     if st.is_none() && (data.source == Source::Digits || a.held_out.standardize) {
-        st = Some((Standardize::fit(&data.train), None));
+        st = Some((Standardize::fit(&data.train)?, None));
     }
     if let Some((s, from)) = &st {
         s.apply(&mut data.train, &data.features_path, *from)?;
