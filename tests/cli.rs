@@ -69,15 +69,28 @@ impl Drop for Dir {
     }
 }
 
+/// The target's runner, when cargo uses one (see [`command`]).
+fn runner() -> Option<(String, String)> {
+    let arch = std::env::consts::ARCH.to_ascii_uppercase();
+    std::env::vars()
+        .find(|(k, _)| k.starts_with(&format!("CARGO_TARGET_{arch}_")) && k.ends_with("_RUNNER"))
+}
+
+/// The program's own peak memory, as its `--metrics` summary reports it:
+/// `None` behind a runner (an emulator's memory is counted with it).
+fn own_peak(metrics: &Path) -> Option<u64> {
+    match runner() {
+        Some((_, r)) if !r.trim().is_empty() => None,
+        _ => summary(metrics)["peak_memory_bytes"].as_u64(),
+    }
+}
+
 /// The program, behind the target's runner when cargo uses one (for example
 /// `qemu-aarch64-static` in scripts/test-aarch64.sh, which exports
 /// `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER`): the test binary inherits
 /// that variable, and the program it starts needs the same runner.
 fn command() -> Command {
-    let arch = std::env::consts::ARCH.to_ascii_uppercase();
-    let runner = std::env::vars()
-        .find(|(k, _)| k.starts_with(&format!("CARGO_TARGET_{arch}_")) && k.ends_with("_RUNNER"));
-    match runner {
+    match runner() {
         Some((_, r)) if !r.trim().is_empty() => {
             let mut parts = r.split_whitespace();
             let mut c = Command::new(parts.next().unwrap());

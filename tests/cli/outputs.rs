@@ -9,11 +9,32 @@ use std::time::{Duration, Instant};
 /// answers at once proves it came before any work.
 const FOREVER: [&str; 3] = ["--quiet", "--epochs", "1000000"];
 
-/// Runs, expects a usage error (exit 2) within seconds, returns stderr.
+/// Runs, expects a usage error (exit 2) within seconds (a run still going
+/// then is killed), returns stderr.
 fn refused_at_once(dir: &Dir, args: &[&str]) -> String {
+    let mut child = command()
+        .args(args)
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let t = Instant::now();
-    let se = fails(dir, args, 2);
-    assert!(t.elapsed() < Duration::from_secs(10), "{args:?} did work");
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("{args:?} was not refused: it started the run");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    let se = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {se}");
+    assert!(
+        se.starts_with("error: ") && !se.contains("panicked"),
+        "{se}"
+    );
     se
 }
 
