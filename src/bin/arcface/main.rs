@@ -19,6 +19,7 @@
 mod args;
 mod cmd;
 mod data;
+mod memory;
 mod output;
 mod report;
 
@@ -36,6 +37,8 @@ pub enum CliError {
     Input { path: String, reason: String },
     /// An error from the library (exit status 1).
     Lib(arcface::Error),
+    /// More memory than the machine can give (exit status 1).
+    Memory(String),
 }
 
 impl CliError {
@@ -51,7 +54,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage(m) => write!(f, "{m}"),
+            CliError::Usage(m) | CliError::Memory(m) => write!(f, "{m}"),
             CliError::Input { path, reason } => write!(f, "{path}: {reason}"),
             CliError::Lib(e) => write!(f, "{e}"),
         }

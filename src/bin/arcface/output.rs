@@ -7,36 +7,55 @@
 //! The commit keeps a hard link (a copy where links are not supported) to
 //! each destination it replaces until every rename has succeeded, so that a
 //! failed rename can put the earlier ones back. Each rename is atomic, so a
-//! crash leaves every destination whole, old or new.
+//! crash leaves every destination whole, old or new. A destination that is
+//! a symbolic link is written through: its target is replaced, the link kept.
+//!
+//! [`Files`] checks a run's outputs against each other and its inputs before
+//! any work.
+//!
+//! Test hook: the environment variable `ARCFACE_TEST_FAIL_OUTPUT=STEP:K`
+//! makes the K-th output (1-based, in the order staged) fail at STEP:
+//! `write` (its temporary file is written, then the writer reports an
+//! error), `backup` (keeping a second name for its destination's old
+//! content) or `rename` (moving it into place; for K ≥ 2 that is between
+//! two renames). The test suite uses it to check that a failure at every
+//! step leaves every destination as it was and no temporary file behind.
+//! It is read here only.
+
+mod preflight;
+
+pub use preflight::Files;
 
 use crate::CliError;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Checks, before any work, that `path` can be written later: its directory
-/// exists and it is not a directory itself. `flag` names the option.
-pub fn check_writable(path: &str, flag: &str) -> Result<(), CliError> {
-    let p = Path::new(path);
-    if p.is_dir() {
-        return Err(CliError::Usage(format!("--{flag} {path}: is a directory")));
-    }
-    if p.file_name().is_none() {
-        return Err(CliError::Usage(format!(
-            "--{flag} {path:?}: not a file path"
-        )));
-    }
-    let dir = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+/// The test hook's variable (see the module documentation).
+const FAIL_HOOK: &str = "ARCFACE_TEST_FAIL_OUTPUT";
+
+/// The error the test hook injects when it names `step` of output `k` (0-based).
+fn injected(step: &str, k: usize) -> Result<(), std::io::Error> {
+    let Some(v) = std::env::var_os(FAIL_HOOK) else {
+        return Ok(());
     };
-    if !dir.is_dir() {
-        return Err(CliError::Usage(format!(
-            "--{flag} {path}: directory {} does not exist",
-            dir.display()
+    if v.to_str() == Some(&format!("{step}:{}", k + 1)) {
+        return Err(std::io::Error::other(format!(
+            "failure injected by {FAIL_HOOK}"
         )));
     }
     Ok(())
+}
+
+/// Where a file for `dest` goes: the target of a symbolic link (so that
+/// the link is kept), else `dest` itself.
+pub fn resolve(dest: &Path) -> PathBuf {
+    match std::fs::symlink_metadata(dest) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(dest).unwrap_or_else(|_| dest.to_path_buf())
+        }
+        _ => dest.to_path_buf(),
+    }
 }
 
 /// One staged file: where it goes, and where it is until then.
@@ -92,9 +111,13 @@ impl Outputs {
         dest: impl AsRef<Path>,
         write: impl FnOnce(&Path) -> Result<(), CliError>,
     ) -> Result<(), CliError> {
-        let dest = dest.as_ref().to_path_buf();
-        let tmp = sibling(&dest, self.staged.len(), "tmp")?;
-        if let Err(e) = write(&tmp) {
+        let shown = dest.as_ref();
+        let dest = resolve(shown);
+        let k = self.staged.len();
+        let tmp = sibling(&dest, k, "tmp")?;
+        let written =
+            write(&tmp).and_then(|()| injected("write", k).map_err(|e| write_err(shown, e)));
+        if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
@@ -156,11 +179,17 @@ fn replace(s: &Staged, k: usize) -> Result<Option<PathBuf>, CliError> {
         if std::fs::hard_link(&s.dest, &b).is_err() {
             std::fs::copy(&s.dest, &b).map_err(|e| write_err(&s.dest, e))?;
         }
+        if let Err(e) = injected("backup", k) {
+            let _ = std::fs::remove_file(b);
+            return Err(write_err(&s.dest, e));
+        }
         Some(b)
     } else {
+        injected("backup", k).map_err(|e| write_err(&s.dest, e))?;
         None
     };
-    match std::fs::rename(&s.tmp, &s.dest) {
+    let renamed = injected("rename", k).and_then(|()| std::fs::rename(&s.tmp, &s.dest));
+    match renamed {
         Ok(()) => Ok(backup),
         Err(e) => {
             if let Some(b) = backup {

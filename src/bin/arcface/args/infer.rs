@@ -4,7 +4,7 @@
 use super::{between, ComputeArgs, DataArgs, LabelsArgs, ShapeArgs, SyntheticArgs};
 use clap::{Args, ValueEnum};
 
-/// Samples per forward pass of `eval`, `predict` and the final evaluation of `train`.
+/// Samples per forward pass of `eval` and `predict`.
 pub const EVAL_BATCH: usize = 1024;
 
 #[derive(Args)]
@@ -13,6 +13,10 @@ pub struct CheckpointArgs {
     /// A safetensors checkpoint (from `arcface train` or PyTorch)
     #[arg(long, value_name = "PATH")]
     pub checkpoint: String,
+    /// Classes, for a checkpoint without arcface metadata (C·K weight rows)
+    #[arg(long, allow_negative_numbers = true, value_name = "C", value_parser = between(1, u64::MAX),
+          help_heading = "Head (mmpretrain ArcFaceClsHead; upstream names and defaults)")]
+    pub num_classes: Option<usize>,
     #[command(flatten)]
     pub shape: ShapeArgs,
 }

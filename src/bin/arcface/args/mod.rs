@@ -15,9 +15,11 @@ pub use infer::*;
 pub use train::*;
 
 use crate::data::builtin::{SynthParams, DIGITS_MARGIN};
+use crate::data::Delimiter;
+use crate::CliError;
 use arcface::{HeadConfig, Margins};
 use clap::builder::RangedU64ValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::fmt::Display;
 
 /// The most worker threads `--threads` accepts.
@@ -66,6 +68,36 @@ fn between(lo: u64, hi: u64) -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::new().range(lo..=hi)
 }
 
+/// How clap shows the option of `command` that sets the library's
+/// configuration field `field` (`lr` → `--lr <LR>`, `beta1` → `--betas
+/// <B1,B2>`, `nesterov` → `--nesterov`), if the command has one.
+pub fn flag_of(command: &str, field: &str) -> Option<String> {
+    let long = match field {
+        "beta1" | "beta2" => "betas".to_string(),
+        f => f.replace('_', "-"),
+    };
+    let cli = Cli::command();
+    let arg = cli
+        .find_subcommand(command)?
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long.as_str()))?;
+    let takes_value = arg.get_action().takes_values();
+    Some(match arg.get_value_names() {
+        Some(names) if takes_value => format!("--{long} <{}>", names.join(" ")),
+        _ => format!("--{long}"),
+    })
+}
+
+/// A finite number (every number flag; the library checks each one's range).
+fn finite(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err("must be a finite number".into())
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "arcface", bin_name = "arcface", version, about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -108,31 +140,86 @@ pub struct DataArgs {
     /// Embeddings: .npy (float32/float16/float64, (N, D)) or .csv
     #[arg(long, value_name = "PATH")]
     pub features: Option<String>,
+    /// The field separator of CSV files [default: the first line's: ';', else a tab, else ',', else spaces]
+    #[arg(long, value_enum, value_name = "SEP", ignore_case = true)]
+    pub delimiter: Option<DelimiterArg>,
 }
 
+/// `--delimiter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DelimiterArg {
+    #[value(alias = ",")]
+    Comma,
+    #[value(alias = ";")]
+    Semicolon,
+    Tab,
+    Space,
+}
+
+impl From<DelimiterArg> for Delimiter {
+    fn from(d: DelimiterArg) -> Self {
+        match d {
+            DelimiterArg::Comma => Delimiter::Comma,
+            DelimiterArg::Semicolon => Delimiter::Semicolon,
+            DelimiterArg::Tab => Delimiter::Tab,
+            DelimiterArg::Space => Delimiter::Space,
+        }
+    }
+}
+
+impl DataArgs {
+    /// `--delimiter`, as the readers take it.
+    pub fn sep(&self) -> Option<Delimiter> {
+        self.delimiter.map(Delimiter::from)
+    }
+}
+
+/// The synthetic set's options: only with `--data synthetic` (checked by
+/// [`SyntheticArgs::params`]), so they have no clap defaults.
 #[derive(Args)]
 #[command(next_help_heading = DATA_HEADING)]
 pub struct SyntheticArgs {
-    /// Classes of --data synthetic
-    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value_t = SynthParams::DEFAULT.classes,
-          value_parser = between(SynthParams::MIN as u64, SynthParams::MAX_CLASSES as u64))]
-    pub synthetic_classes: usize,
-    /// Dimension of --data synthetic
-    #[arg(long, allow_negative_numbers = true, value_name = "D", default_value_t = SynthParams::DEFAULT.dim,
-          value_parser = between(SynthParams::MIN as u64, SynthParams::MAX_DIM as u64))]
-    pub synthetic_dim: usize,
-    /// Seed of --data synthetic
-    #[arg(long, allow_negative_numbers = true, value_name = "S", default_value_t = SynthParams::DEFAULT.seed)]
-    pub synthetic_seed: u64,
+    #[arg(long, allow_negative_numbers = true, value_name = "N",
+          value_parser = between(SynthParams::MIN as u64, SynthParams::MAX_CLASSES as u64),
+          help = dflt("Classes of --data synthetic", SynthParams::DEFAULT.classes))]
+    pub synthetic_classes: Option<usize>,
+    #[arg(long, allow_negative_numbers = true, value_name = "D",
+          value_parser = between(SynthParams::MIN as u64, SynthParams::MAX_DIM as u64),
+          help = dflt("Dimension of --data synthetic", SynthParams::DEFAULT.dim))]
+    pub synthetic_dim: Option<usize>,
+    #[arg(long, allow_negative_numbers = true, value_name = "S",
+          help = dflt("Seed of --data synthetic", SynthParams::DEFAULT.seed))]
+    pub synthetic_seed: Option<u64>,
 }
 
 impl SyntheticArgs {
-    pub fn params(&self) -> SynthParams {
-        SynthParams {
-            classes: self.synthetic_classes,
-            dim: self.synthetic_dim,
-            seed: self.synthetic_seed,
+    /// The first `--synthetic-*` flag given, if any.
+    fn given(&self) -> Option<&'static str> {
+        [
+            ("--synthetic-classes", self.synthetic_classes.is_some()),
+            ("--synthetic-dim", self.synthetic_dim.is_some()),
+            ("--synthetic-seed", self.synthetic_seed.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(f, g)| g.then_some(f))
+    }
+
+    /// The synthetic set's parameters (defaults where not given), or
+    /// `None` when `data` is not `synthetic`; a `--synthetic-*` flag then
+    /// is a usage error.
+    pub fn params(&self, data: Option<Builtin>) -> Result<Option<SynthParams>, String> {
+        if data != Some(Builtin::Synthetic) {
+            return match self.given() {
+                Some(f) => Err(format!("{f} applies to --data synthetic only")),
+                None => Ok(None),
+            };
         }
+        let d = SynthParams::DEFAULT;
+        Ok(Some(SynthParams {
+            classes: self.synthetic_classes.unwrap_or(d.classes),
+            dim: self.synthetic_dim.unwrap_or(d.dim),
+            seed: self.synthetic_seed.unwrap_or(d.seed),
+        }))
     }
 }
 
@@ -152,20 +239,35 @@ pub enum MarginsArg {
 }
 
 impl MarginsArg {
-    /// A number is a margin; anything else names a margins file.
+    /// A number is a margin (it must be finite); anything else names a
+    /// margins file.
     fn parse(s: &str) -> Result<Self, String> {
-        Ok(match s.parse::<f64>() {
-            Ok(m) => MarginsArg::Uniform(m),
-            Err(_) => MarginsArg::File(s.to_string()),
+        match s.parse::<f64>() {
+            Ok(_) => finite(s).map(MarginsArg::Uniform),
+            Err(_) => Ok(MarginsArg::File(s.to_string())),
+        }
+    }
+
+    /// The margins of a head of `num_classes` classes (reading the file;
+    /// its errors name it).
+    pub fn resolve(&self, num_classes: usize) -> Result<Margins, CliError> {
+        Ok(match self {
+            MarginsArg::Uniform(m) => Margins::Uniform(*m),
+            MarginsArg::File(p) => Margins::PerClass(
+                arcface::load_margins_file(p, num_classes).map_err(|e| match e {
+                    arcface::Error::Io { message, .. } => CliError::input(p, message),
+                    other => CliError::input(p, other.to_string()),
+                })?,
+            ),
         })
     }
 
-    /// The margins of a head of `num_classes` classes (reading the file).
-    pub fn resolve(&self, num_classes: usize) -> arcface::Result<Margins> {
-        Ok(match self {
-            MarginsArg::Uniform(m) => Margins::Uniform(*m),
-            MarginsArg::File(p) => Margins::PerClass(arcface::load_margins_file(p, num_classes)?),
-        })
+    /// The file it names, if any.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            MarginsArg::File(p) => Some(p),
+            MarginsArg::Uniform(_) => None,
+        }
     }
 }
 
@@ -178,7 +280,8 @@ pub struct ShapeArgs {
           help = dflt("Sub-centres per class (eval, predict: for a checkpoint without arcface metadata)",
                       HeadConfig::new(1, 1).num_subcenters))]
     pub num_subcenters: Option<usize>,
-    #[arg(long, allow_negative_numbers = true, value_name = "S", help = dflt("Logit scale", num(HeadConfig::DEFAULT_SCALE)))]
+    #[arg(long, allow_negative_numbers = true, value_name = "S", value_parser = finite,
+          help = dflt("Logit scale", num(HeadConfig::DEFAULT_SCALE)))]
     pub scale: Option<f64>,
     #[arg(long, allow_negative_numbers = true, value_name = "M|FILE", value_parser = MarginsArg::parse,
           help = dflt("Additive angular margin, or a file with one per class",
@@ -208,11 +311,27 @@ pub struct ComputeArgs {
 mod tests {
     use super::*;
     use arcface::{AdaptiveMargins, TrainConfig};
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn library_fields_map_to_their_flags() {
+        assert_eq!(flag_of("train", "lr").as_deref(), Some("--lr <LR>"));
+        assert_eq!(
+            flag_of("train", "batch_size").as_deref(),
+            Some("--batch-size <N>")
+        );
+        assert_eq!(
+            flag_of("train", "beta2").as_deref(),
+            Some("--betas <B1,B2>")
+        );
+        assert_eq!(flag_of("train", "nesterov").as_deref(), Some("--nesterov"));
+        assert_eq!(flag_of("eval", "scale").as_deref(), Some("--scale <S>"));
+        assert_eq!(flag_of("eval", "lr"), None);
+        assert_eq!(flag_of("train", "in_channels"), None);
     }
 
     #[test]
@@ -226,6 +345,12 @@ mod tests {
             MarginsArg::Uniform(0.3).resolve(4).unwrap(),
             Margins::Uniform(0.3)
         );
+        assert!(MarginsArg::parse("nan").is_err() && MarginsArg::parse("-inf").is_err());
+        let e = MarginsArg::File("no-such-margins.txt".into())
+            .resolve(4)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("no-such-margins.txt: "), "{e}");
     }
 
     #[test]

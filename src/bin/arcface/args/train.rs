@@ -2,7 +2,8 @@
 //! loss, adaptive margins, the optimiser, the schedule, training and outputs.
 
 use super::{
-    dflt, name, num, ComputeArgs, DataArgs, LabelsArgs, ShapeArgs, SyntheticArgs, DATA_HEADING,
+    dflt, finite, name, num, ComputeArgs, DataArgs, LabelsArgs, ShapeArgs, SyntheticArgs,
+    DATA_HEADING,
 };
 use arcface::{
     AdamW, AdaptiveMargins, HeadConfig, LossConfig, LrSchedule, MarginGrad, OptimizerConfig,
@@ -72,7 +73,7 @@ pub struct HeldOutArgs {
     #[arg(long, allow_negative_numbers = true, value_name = "F", requires = "features", value_parser = fraction)]
     pub val_fraction: Option<f64>,
     /// Number of classes [default: largest label + 1]
-    #[arg(long, allow_negative_numbers = true, value_name = "C")]
+    #[arg(long, allow_negative_numbers = true, value_name = "C", value_parser = super::between(1, u64::MAX))]
     pub num_classes: Option<usize>,
     /// Standardise feature columns with the training mean/std (kept in the checkpoint; always on for digits)
     #[arg(long)]
@@ -128,13 +129,13 @@ pub struct LossArgs {
                       MarginGradArg::name_of(HeadConfig::new(1, 1).margin_grad)))]
     pub margin_grad: Option<MarginGradArg>,
     /// Use LabelSmoothLoss with this epsilon [default: CrossEntropyLoss]
-    #[arg(long, allow_negative_numbers = true, value_name = "EPS")]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "EPS")]
     pub label_smooth_val: Option<f64>,
     #[arg(long, value_enum, value_name = "MODE", ignore_case = true, requires = "label_smooth_val",
           help = dflt("LabelSmoothLoss mode",
                       SmoothModeArg::name_of(SmoothMode::default())))]
     pub mode: Option<SmoothModeArg>,
-    #[arg(long, allow_negative_numbers = true, value_name = "W", help = dflt("loss_weight", num(LossConfig::default().loss_weight)))]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "W", help = dflt("loss_weight", num(LossConfig::default().loss_weight)))]
     pub loss_weight: Option<f64>,
     /// class_weight: one number per class, one per line
     #[arg(long, value_name = "FILE")]
@@ -151,15 +152,15 @@ pub struct AdaptiveArgs {
     #[arg(long)]
     pub adaptive_margins: bool,
     /// Adaptive margin of the most frequent class
-    #[arg(long, allow_negative_numbers = true, value_name = "M", requires = "adaptive_margins",
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "M", requires = "adaptive_margins",
           default_value_t = AdaptiveMargins::default().margin_min)]
     pub margin_min: f64,
     /// Adaptive margin of the rarest class
-    #[arg(long, allow_negative_numbers = true, value_name = "M", requires = "adaptive_margins",
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "M", requires = "adaptive_margins",
           default_value_t = AdaptiveMargins::default().margin_max)]
     pub margin_max: f64,
     /// Adaptive margins' exponent on the counts
-    #[arg(long, value_name = "P", requires = "adaptive_margins", allow_negative_numbers = true,
+    #[arg(long, value_parser = finite, value_name = "P", requires = "adaptive_margins", allow_negative_numbers = true,
           default_value_t = AdaptiveMargins::default().power)]
     pub power: f64,
 }
@@ -184,7 +185,7 @@ impl From<&OptimizerConfig> for OptimizerName {
 
 /// `--betas B1,B2`.
 fn betas(s: &str) -> Result<(f64, f64), String> {
-    let v: Vec<Result<f64, _>> = s.split(',').map(|t| t.trim().parse::<f64>()).collect();
+    let v: Vec<Result<f64, _>> = s.split(',').map(finite).collect();
     match v.as_slice() {
         [Ok(b1), Ok(b2)] => Ok((*b1, *b2)),
         _ => Err("expected two numbers like 0.9,0.999".into()),
@@ -198,21 +199,21 @@ pub struct OptimizerArgs {
     #[arg(long, value_enum, value_name = "NAME", ignore_case = true,
           default_value_t = OptimizerName::from(&OptimizerConfig::default()))]
     pub optimizer: OptimizerName,
-    #[arg(long, allow_negative_numbers = true, value_name = "M", help = dflt("SGD momentum", num(Sgd::default().momentum)))]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "M", help = dflt("SGD momentum", num(Sgd::default().momentum)))]
     pub momentum: Option<f64>,
-    #[arg(long, allow_negative_numbers = true, value_name = "D", help = dflt("SGD dampening", num(Sgd::default().dampening)))]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "D", help = dflt("SGD dampening", num(Sgd::default().dampening)))]
     pub dampening: Option<f64>,
     /// SGD with Nesterov momentum
     #[arg(long)]
     pub nesterov: bool,
-    #[arg(long, allow_negative_numbers = true, value_name = "WD",
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "WD",
           help = dflt("Weight decay", format!("{} for SGD, {} for AdamW",
                                               num(Sgd::default().weight_decay), num(AdamW::default().weight_decay))))]
     pub weight_decay: Option<f64>,
     #[arg(long, allow_hyphen_values = true, value_name = "B1,B2", value_parser = betas,
           help = dflt("AdamW betas", format!("{},{}", num(AdamW::default().beta1), num(AdamW::default().beta2))))]
     pub betas: Option<(f64, f64)>,
-    #[arg(long, allow_negative_numbers = true, value_name = "EPS", help = dflt("AdamW eps", num(AdamW::default().eps)))]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "EPS", help = dflt("AdamW eps", num(AdamW::default().eps)))]
     pub eps: Option<f64>,
 }
 
@@ -245,7 +246,7 @@ fn default_eta_min() -> f64 {
 #[derive(Args)]
 #[command(next_help_heading = "Schedule (mmengine)")]
 pub struct ScheduleArgs {
-    #[arg(long, allow_negative_numbers = true, value_name = "LR",
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "LR",
           help = dflt("Base learning rate", format!("{} for SGD, {} for AdamW", num(TrainConfig::default().lr), num(ADAMW_LR))))]
     pub lr: Option<f64>,
     /// The schedule after the warm-up
@@ -253,19 +254,19 @@ pub struct ScheduleArgs {
           default_value_t = ScheduleName::from(&LrSchedule::default()))]
     pub lr_schedule: ScheduleName,
     /// Cosine: final learning rate
-    #[arg(long, allow_negative_numbers = true, value_name = "LR", default_value_t = default_eta_min())]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "LR", default_value_t = default_eta_min())]
     pub eta_min: f64,
     /// Step: epochs between decays [default: a third of --epochs]
     #[arg(long, allow_negative_numbers = true, value_name = "EPOCHS")]
     pub step_size: Option<usize>,
     /// Step: decay factor
-    #[arg(long, allow_negative_numbers = true, value_name = "G", default_value_t = STEP_GAMMA)]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "G", default_value_t = STEP_GAMMA)]
     pub gamma: f64,
     /// Linear warm-up epochs
     #[arg(long, allow_negative_numbers = true, value_name = "E", default_value_t = TrainConfig::default().warmup_epochs)]
     pub warmup_epochs: usize,
     /// Warm-up's first learning-rate factor
-    #[arg(long, allow_negative_numbers = true, value_name = "F", default_value_t = TrainConfig::default().warmup_start_factor)]
+    #[arg(long, value_parser = finite, allow_negative_numbers = true, value_name = "F", default_value_t = TrainConfig::default().warmup_start_factor)]
     pub warmup_start_factor: f64,
 }
 

@@ -2,16 +2,19 @@
 //! base (the library's defaults or the checkpoint's own), and [`train_config`]
 //! over [`TrainConfig::default`] and the optimisers' defaults.
 
+use super::flag_error;
 use crate::args::{OptimizerName, ScheduleName, TrainArgs, ADAMW_LR};
 use crate::CliError;
 use arcface::{
     AdamW, AdaptiveMargins, HeadConfig, LossConfig, LrSchedule, OptimizerConfig, Sgd, TrainConfig,
 };
 
-/// `--class-weight`: one finite number per line (blank lines skipped), one per class.
+/// `--class-weight`: one finite number per line (blank lines skipped), one
+/// per class (no more than `n` are kept, whatever the file's length).
 fn number_lines(path: &str, n: usize) -> Result<Vec<f64>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::input(path, e.to_string()))?;
     let mut v = Vec::new();
+    let mut count = 0usize;
     for (k, line) in text.lines().enumerate() {
         let t = line.trim();
         if t.is_empty() {
@@ -26,12 +29,17 @@ fn number_lines(path: &str, n: usize) -> Result<Vec<f64>, CliError> {
                 format!("line {}: {t:?} is not finite", k + 1),
             ));
         }
-        v.push(x);
+        count += 1;
+        if count <= n {
+            v.try_reserve(1)
+                .map_err(|_| CliError::input(path, "does not fit in memory"))?;
+            v.push(x);
+        }
     }
-    if v.len() != n {
+    if count != n {
         return Err(CliError::input(
             path,
-            format!("holds {} numbers, expected one per class ({n})", v.len()),
+            format!("holds {count} numbers, expected one per class ({n})"),
         ));
     }
     Ok(v)
@@ -79,7 +87,7 @@ pub fn head_config(a: &TrainArgs, base: HeadConfig) -> Result<HeadConfig, CliErr
     if let Some(p) = &loss.class_weight {
         cfg.loss.class_weight = Some(number_lines(p, c)?);
     }
-    cfg.validate()?;
+    cfg.validate().map_err(|e| flag_error("train", e))?;
     Ok(cfg)
 }
 
@@ -175,7 +183,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig, CliError> {
         eval_every: t.eval_every,
         train_accuracy: !t.no_train_accuracy,
     };
-    cfg.validate()?;
+    cfg.validate().map_err(|e| flag_error("train", e))?;
     Ok(cfg)
 }
 
@@ -236,6 +244,37 @@ mod tests {
         assert_eq!(
             (ls.label_smooth_val, ls.mode),
             (0.1, arcface::SmoothMode::ClassyVision)
+        );
+    }
+
+    #[test]
+    fn a_value_the_library_refuses_is_a_usage_error_naming_its_flag() {
+        let e = train_config(&train_args(&["--lr", "-1"])).unwrap_err();
+        assert!(matches!(e, CliError::Usage(_)));
+        assert_eq!(
+            e.to_string(),
+            "invalid value for '--lr <LR>': is -1, must be finite and >= 0"
+        );
+        let e = train_config(&train_args(&["--epochs", "0"])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid value for '--epochs <N>'"),
+            "{e}"
+        );
+        let e = train_config(&train_args(&["--nesterov", "--momentum", "0"])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("invalid value for '--nesterov'"),
+            "{e}"
+        );
+        let e = head_config(
+            &train_args(&["--label-smooth-val", "1.5"]),
+            HeadConfig::new(3, 4),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid value for '--label-smooth-val <EPS>'"),
+            "{e}"
         );
     }
 

@@ -1,6 +1,7 @@
 //! `arcface eval`: mean loss, top-1 and top-5 accuracy of a checkpoint on
 //! labelled data, as a table or JSON.
 
+use super::footprint;
 use super::{restore, run_typed};
 use crate::args::{EvalArgs, EvalFormat};
 use crate::report::{json, table};
@@ -14,22 +15,26 @@ pub fn run(a: &EvalArgs) -> Result<(), CliError> {
 }
 
 fn eval<T: Real>(a: &EvalArgs) -> Result<(), CliError> {
+    a.synthetic.params(a.data.data).map_err(CliError::Usage)?;
     let ck_path = &a.checkpoint.checkpoint;
-    let (ck, head) = restore::head::<T>(&a.checkpoint)?;
+    let (ck, head) = restore::head::<T>(&a.checkpoint, "eval")?;
     let input = restore::input::<T>(
         &a.data,
         &a.synthetic,
         Some(a.labels.labels.as_deref()),
-        &ck,
-        ck_path,
+        (&ck, ck_path),
+        &head,
     )?;
     restore::check_dim(&head, &input)?;
     let c = head.config().num_classes;
     input
         .split
         .check_labels(c, &input.labels, "the checkpoint's num_classes")?;
+    let batch = a.infer.batch_size.min(input.split.len());
+    let threads = rayon::current_num_threads();
+    restore::check_work(&head, |s| footprint::evaluation(s, batch, threads))?;
     let t = Instant::now();
-    let m = evaluate(&head, input.split.dataset(), a.infer.batch_size)?;
+    let m = evaluate(&head, input.split.dataset(), batch)?;
     let secs = t.elapsed().as_secs_f64();
     match a.format {
         EvalFormat::Json => println!("{}", json::eval_line(ck_path, &m, secs)),

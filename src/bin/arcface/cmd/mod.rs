@@ -1,15 +1,17 @@
 //! The three commands, each a sequence of named steps: [`train`], [`eval`],
 //! [`predict`]. [`config`] turns train's flags into the library's
 //! configurations; [`restore`] is what eval and predict share (the
-//! checkpoint's head and the data to run it on).
+//! checkpoint's head and the data to run it on); [`footprint`] estimates
+//! the memory each asks of the library before it asks.
 
 mod config;
 pub mod eval;
+mod footprint;
 pub mod predict;
 mod restore;
 pub mod train;
 
-use crate::args::{Builtin, DataArgs, SyntheticArgs};
+use crate::args::{self, Builtin, DataArgs, SyntheticArgs};
 use crate::data::builtin::Source;
 use crate::CliError;
 
@@ -36,18 +38,35 @@ macro_rules! run_typed {
 }
 use run_typed;
 
-/// The built-in set `--data` names (the digits when absent).
-fn builtin_source(d: &DataArgs, s: &SyntheticArgs) -> Source {
-    match d.data {
-        Some(Builtin::Synthetic) => Source::Synthetic(s.params()),
-        Some(Builtin::Digits) | None => Source::Digits,
-    }
+/// The built-in set `--data` names (the digits when absent); a
+/// `--synthetic-*` flag without `--data synthetic` is a usage error.
+fn builtin_source(d: &DataArgs, s: &SyntheticArgs) -> Result<Source, CliError> {
+    let params = s.params(d.data).map_err(CliError::Usage)?;
+    Ok(match (d.data, params) {
+        (Some(Builtin::Synthetic), Some(p)) => Source::Synthetic(p),
+        _ => Source::Digits,
+    })
 }
 
-/// Puts the checkpoint's path into a checkpoint error from `to_head`.
+/// An error about the checkpoint at `path` (its weights, its metadata, the
+/// head it holds), naming it.
 fn relabel(e: arcface::Error, path: &str) -> CliError {
     match e {
         arcface::Error::Checkpoint { reason, .. } => CliError::input(path, reason),
-        other => CliError::Lib(other),
+        arcface::Error::Io { message, .. } => CliError::input(path, message),
+        other => CliError::input(path, other.to_string()),
     }
+}
+
+/// A configuration error from the library about a value `command` took
+/// from a flag: a usage error naming the flag (as clap names its own), for
+/// example `invalid value for '--lr <LR>': is -1, must be finite and >= 0`.
+/// Other errors pass through.
+fn flag_error(command: &str, e: arcface::Error) -> CliError {
+    if let arcface::Error::InvalidConfig { field, reason } = &e {
+        if let Some(flag) = args::flag_of(command, field) {
+            return CliError::Usage(format!("invalid value for '{flag}': {reason}"));
+        }
+    }
+    CliError::Lib(e)
 }

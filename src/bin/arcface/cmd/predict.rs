@@ -1,9 +1,10 @@
 //! `arcface predict`: the top-k labels and softmax scores of each sample,
 //! as JSON or CSV, on stdout or into `--output`.
 
+use super::footprint;
 use super::{restore, run_typed};
 use crate::args::{PredictArgs, PredictFormat};
-use crate::output::{self, Outputs};
+use crate::output::{Files, Outputs};
 use crate::report::predictions::{Format, Writer};
 use crate::CliError;
 use arcface::Real;
@@ -15,30 +16,47 @@ pub fn run(a: &PredictArgs) -> Result<(), CliError> {
 }
 
 fn predict<T: Real>(a: &PredictArgs) -> Result<(), CliError> {
-    if let Some(p) = &a.output.output {
-        output::check_writable(p, "output")?;
-    }
     let ck_path = &a.checkpoint.checkpoint;
-    let (ck, head) = restore::head::<T>(&a.checkpoint)?;
-    let input = restore::input::<T>(&a.data, &a.synthetic, None, &ck, ck_path)?;
+    let mut files = Files::new();
+    files
+        .input("--checkpoint", Some(ck_path))
+        .input("--features", a.data.features.as_ref())
+        .input(
+            "--margins",
+            a.checkpoint.shape.margins.as_ref().and_then(|m| m.file()),
+        )
+        .output("--output", a.output.output.as_ref());
+    files.check()?;
+    a.synthetic.params(a.data.data).map_err(CliError::Usage)?;
+    let (ck, head) = restore::head::<T>(&a.checkpoint, "predict")?;
+    let input = restore::input::<T>(&a.data, &a.synthetic, None, (&ck, ck_path), &head)?;
     restore::check_dim(&head, &input)?;
+    let k = a.output.top_k.min(head.config().num_classes);
+    let d = input.split.d.max(1);
+    let n = input.split.x.len() / d;
+    let rows_per_chunk = a.infer.batch_size.min(n.max(1));
+    let threads = rayon::current_num_threads();
+    restore::check_work(&head, |s| {
+        footprint::prediction(s, rows_per_chunk, threads, k)
+    })?;
     let format = match a.output.format {
         PredictFormat::Json => Format::Json,
         PredictFormat::Csv => Format::Csv,
     };
-    let k = a.output.top_k.min(head.config().num_classes);
     let mut w = Writer::new(format, k);
-    let d = input.split.d.max(1);
-    let n = input.split.x.len() / d;
-    let rows_per_chunk = a.infer.batch_size.min(n.max(1));
+    let full = |_| {
+        CliError::Memory(format!(
+            "the predictions of {n} samples do not fit in memory"
+        ))
+    };
     for chunk in input.split.x.chunks(rows_per_chunk.saturating_mul(d)) {
         let p = head.predict(chunk)?;
         for row in p.topk(k) {
             let top: Vec<(usize, f64)> = row.iter().map(|&(c, s)| (c, s.to_f64())).collect();
-            w.row(&top);
+            w.row(&top).map_err(full)?;
         }
     }
-    let text = w.finish();
+    let text = w.finish().map_err(full)?;
     match &a.output.output {
         Some(p) => {
             let mut out = Outputs::new();

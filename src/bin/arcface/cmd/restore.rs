@@ -1,23 +1,43 @@
-//! What `eval` and `predict` share: the checkpoint's head, and the features
-//! to run it on, standardised as in training.
+//! What `eval` and `predict` share: the checkpoint's head (its memory
+//! checked before it is built), and the features to run it on,
+//! standardised as in training.
 
-use super::{builtin_source, relabel};
+use super::footprint::{self, Shape};
+use super::{builtin_source, flag_error, relabel};
 use crate::args::{CheckpointArgs, DataArgs, SyntheticArgs};
 use crate::data::builtin::Source;
 use crate::data::preprocess::Standardize;
 use crate::data::{self, Split};
+use crate::memory::{self, Need};
 use crate::CliError;
 use arcface::{ArcFaceHead, Checkpoint, HeadConfig, Real};
 
+/// The most sub-centres a weight without arcface metadata is taken to
+/// possibly have: its row count is ambiguous when some K in
+/// `2..=MAX_GUESSED_SUBCENTERS` divides it into at least two classes
+/// (sub-centre ArcFace uses K = 3; K above 16 is not seen in practice).
+const MAX_GUESSED_SUBCENTERS: usize = 16;
+
+/// The most bytes of data generated for a built-in set that only a
+/// checkpoint's metadata names (the default synthetic set takes 12 MiB);
+/// a larger one needs `--data` and its flags.
+const MAX_IMPLIED_DATA: u128 = 1 << 30;
+
 /// The checkpoint and its head: the checkpoint's own configuration, or for
 /// a file without metadata (a PyTorch export) one built from
-/// `--num-subcenters`, `--scale` and `--margins` over the library's defaults.
-pub fn head<T: Real>(a: &CheckpointArgs) -> Result<(Checkpoint, ArcFaceHead<T>), CliError> {
+/// `--num-classes`, `--num-subcenters`, `--scale` and `--margins` over the
+/// library's defaults. The head's memory is checked before it is built;
+/// flag errors name `command`'s flags.
+pub fn head<T: Real>(
+    a: &CheckpointArgs,
+    command: &str,
+) -> Result<(Checkpoint, ArcFaceHead<T>), CliError> {
     let path = &a.checkpoint;
-    let ck = Checkpoint::load(path)?;
+    let ck = Checkpoint::load(path).map_err(|e| relabel(e, path))?;
     let shape = &a.shape;
-    if ck.config().is_some() {
+    if let Some(cfg) = ck.config() {
         let given = [
+            ("num-classes", a.num_classes.is_some()),
             ("num-subcenters", shape.num_subcenters.is_some()),
             ("scale", shape.scale.is_some()),
             ("margins", shape.margins.is_some()),
@@ -27,28 +47,93 @@ pub fn head<T: Real>(a: &CheckpointArgs) -> Result<(Checkpoint, ArcFaceHead<T>),
                 "--{f}: {path} carries its own head configuration"
             )));
         }
+        check_head_memory::<T>(cfg, path)?;
         let head = ck.to_head(None).map_err(|e| relabel(e, path))?;
         return Ok((ck, head));
     }
     let (rows, d) = ck.shape();
-    let k = shape
-        .num_subcenters
-        .unwrap_or(HeadConfig::new(rows, d).num_subcenters);
-    if k == 0 || rows % k != 0 {
-        return Err(CliError::input(
-            path,
-            format!("has {rows} weight rows, not a multiple of --num-subcenters {k}"),
-        ));
-    }
-    let mut cfg = HeadConfig::new(rows / k, d).with_subcenters(k);
+    let (c, k) = bare_shape(rows, a.num_classes, shape.num_subcenters, path)?;
+    let mut cfg = HeadConfig::new(c, d).with_subcenters(k);
     if let Some(s) = shape.scale {
         cfg = cfg.with_scale(s);
     }
     if let Some(m) = &shape.margins {
-        cfg = cfg.with_margins(m.resolve(rows / k)?);
+        cfg = cfg.with_margins(m.resolve(c)?);
     }
-    let head = ck.to_head(Some(cfg)).map_err(|e| relabel(e, path))?;
+    check_head_memory::<T>(&cfg, path)?;
+    let head = ck.to_head(Some(cfg)).map_err(|e| match e {
+        arcface::Error::InvalidConfig { .. } => flag_error(command, e),
+        other => relabel(other, path),
+    })?;
     Ok((ck, head))
+}
+
+/// The head of `cfg`, while it is built from the file at `path`, fits the
+/// machine's memory.
+fn check_head_memory<T: Real>(cfg: &HeadConfig, path: &str) -> Result<(), CliError> {
+    let s = Shape::of::<T>(cfg);
+    let mut need = footprint::head(s);
+    need.merge(&footprint::decoding(s));
+    need.check(
+        &format!("{path} holds {}, which", s.describe(T::NAME)),
+        &footprint::hint::<T>(false),
+    )
+}
+
+/// What `work` allocates on `head` (batches of `--batch-size`, at most the
+/// input's samples) fits beside the head.
+pub fn check_work<T: Real>(
+    head: &ArcFaceHead<T>,
+    work: impl FnOnce(Shape) -> Need,
+) -> Result<(), CliError> {
+    let s = Shape::of::<T>(head.config());
+    let mut need = footprint::head(s);
+    need.merge(&work(s));
+    need.check(
+        &format!("running {}", s.describe(T::NAME)),
+        &footprint::hint::<T>(true),
+    )
+}
+
+/// Classes and sub-centres of a weight of `rows` rows without metadata:
+/// from `--num-classes` and `--num-subcenters` (whichever are given must
+/// fit `rows`), else K = 1 when no K in 2..=[`MAX_GUESSED_SUBCENTERS`]
+/// divides `rows` into two classes or more, else a usage error listing
+/// the readings.
+fn bare_shape(
+    rows: usize,
+    classes: Option<usize>,
+    subcenters: Option<usize>,
+    path: &str,
+) -> Result<(usize, usize), CliError> {
+    let bad = |why: String| {
+        Err(CliError::input(
+            path,
+            format!("has {rows} weight rows, {why}"),
+        ))
+    };
+    match (classes, subcenters) {
+        (Some(c), Some(k)) if c.checked_mul(k) == Some(rows) => Ok((c, k)),
+        (Some(c), Some(k)) => bad(format!("not --num-classes {c} × --num-subcenters {k}")),
+        (Some(c), None) if rows.is_multiple_of(c) => Ok((c, rows / c)),
+        (Some(c), None) => bad(format!("not a multiple of --num-classes {c}")),
+        (None, Some(k)) if rows.is_multiple_of(k) => Ok((rows / k, k)),
+        (None, Some(k)) => bad(format!("not a multiple of --num-subcenters {k}")),
+        (None, None) => {
+            let readings: Vec<String> = (1..=MAX_GUESSED_SUBCENTERS.min(rows))
+                .filter(|&k| rows.is_multiple_of(k) && (k == 1 || rows / k >= 2))
+                .map(|k| format!("{} classes × K = {k}", rows / k))
+                .collect();
+            if readings.len() == 1 {
+                return Ok((rows, 1));
+            }
+            Err(CliError::Usage(format!(
+                "{path} has no arcface metadata, and its {rows} weight rows (C·K) can be \
+                 {}: give --num-subcenters K or --num-classes C",
+                readings.join(", ")
+            )))
+        }
+    }
 }
 
 /// The data `eval` or `predict` runs on, and where it came from (for messages).
@@ -60,39 +145,30 @@ pub struct Input<T> {
 
 /// Files (`labels`: `Some` for `eval`, whose labels may be a CSV's last
 /// column), a named built-in set, or the built-in set the checkpoint
-/// records; standardised as the checkpoint says.
+/// records (see [`implied_source`]); standardised as the checkpoint says.
 pub fn input<T: Real>(
     d: &DataArgs,
     synthetic: &SyntheticArgs,
     labels: Option<Option<&str>>,
-    ck: &Checkpoint,
-    ck_path: &str,
+    ck: (&Checkpoint, &str),
+    head: &ArcFaceHead<T>,
 ) -> Result<Input<T>, CliError> {
+    let (ck, ck_path) = ck;
     let mut input = match (&d.features, labels) {
         (Some(fp), Some(lp)) => Input {
-            split: data::load_labelled::<T>(fp, lp)?,
+            split: data::load_labelled::<T>(fp, lp, d.sep())?,
             features: fp.clone(),
             labels: lp.unwrap_or(fp).to_string(),
         },
         (Some(fp), None) => Input {
-            split: data::load_features::<T>(fp)?,
+            split: data::load_features::<T>(fp, d.sep())?,
             features: fp.clone(),
             labels: String::new(),
         },
         (None, _) => {
-            let src = match (
-                d.data,
-                ck.extra().get("data").and_then(|t| Source::from_tag(t)),
-            ) {
-                (Some(_), _) => builtin_source(d, synthetic),
-                (None, Some(Source::Files) | None) => {
-                    return Err(CliError::Usage(if labels.is_some() {
-                        "give --features PATH and --labels PATH (or --data digits|synthetic)".into()
-                    } else {
-                        "give --features PATH (or --data digits|synthetic)".into()
-                    }))
-                }
-                (None, Some(s)) => s,
+            let src = match d.data {
+                Some(_) => builtin_source(d, synthetic)?,
+                None => implied_source::<T>(ck, ck_path, head, labels.is_some())?,
             };
             let (_, test) = src.load::<T>()?;
             let name = format!("<{} test split>", src.tag());
@@ -104,9 +180,59 @@ pub fn input<T: Real>(
         }
     };
     if let Some(s) = Standardize::from_checkpoint(ck, ck_path)? {
-        s.apply(&mut input.split, &input.features)?;
+        s.apply(&mut input.split, &input.features, Some(ck_path))?;
     }
     Ok(input)
+}
+
+/// The built-in set the checkpoint's metadata names, used only when its
+/// classes and dimension are the head's and generating it takes at most
+/// [`MAX_IMPLIED_DATA`] bytes: a checkpoint never makes the program build
+/// data it did not ask for. Checked before anything is generated.
+fn implied_source<T: Real>(
+    ck: &Checkpoint,
+    ck_path: &str,
+    head: &ArcFaceHead<T>,
+    labelled: bool,
+) -> Result<Source, CliError> {
+    let src = match ck.extra().get("data").and_then(|t| Source::from_tag(t)) {
+        Some(s) if s != Source::Files => s,
+        _ => {
+            return Err(CliError::Usage(if labelled {
+                "give --features PATH and --labels PATH (or --data digits|synthetic)".into()
+            } else {
+                "give --features PATH (or --data digits|synthetic)".into()
+            }))
+        }
+    };
+    let bytes = src.need::<T>().total();
+    if bytes > MAX_IMPLIED_DATA {
+        return Err(CliError::input(
+            ck_path,
+            format!(
+                "names the data set {}, {} to generate, more than the {} generated \
+                 unasked; pass --data synthetic and its --synthetic-* flags to generate it",
+                src.tag(),
+                memory::bytes(bytes),
+                memory::bytes(MAX_IMPLIED_DATA)
+            ),
+        ));
+    }
+    let cfg = head.config();
+    let own = (cfg.num_classes, cfg.in_channels);
+    if let Some((c, d)) = src.shape().filter(|&s| s != own) {
+        return Err(CliError::input(
+            ck_path,
+            format!(
+                "names the data set {} (C = {c}, D = {d}) but holds a head of C = {}, D = {}; \
+                 give the data with --features or --data",
+                src.tag(),
+                own.0,
+                own.1
+            ),
+        ));
+    }
+    Ok(src)
 }
 
 /// The features have the head's width, else an error naming their file.
@@ -122,4 +248,32 @@ pub fn check_dim<T: Real>(head: &ArcFaceHead<T>, input: &Input<T>) -> Result<(),
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_weight_is_read_only_as_the_flags_or_its_one_reading_say() {
+        let shape = |rows, c, k| bare_shape(rows, c, k, "w").map_err(|e| e.to_string());
+        assert_eq!(shape(30, None, Some(3)), Ok((10, 3)));
+        assert_eq!(shape(30, Some(10), None), Ok((10, 3)));
+        assert_eq!(shape(30, Some(10), Some(3)), Ok((10, 3)));
+        assert_eq!(shape(7, None, None), Ok((7, 1)));
+        assert_eq!(shape(1, None, None), Ok((1, 1)));
+        assert_eq!(shape(17 * 19, None, None), Ok((323, 1)));
+        let e = shape(30, None, None).unwrap_err();
+        assert!(
+            e.contains("30 classes × K = 1, 15 classes × K = 2, 10 classes × K = 3")
+                && e.contains("give --num-subcenters K or --num-classes C"),
+            "{e}"
+        );
+        assert!(shape(30, Some(7), None)
+            .unwrap_err()
+            .contains("--num-classes 7"));
+        assert!(shape(30, Some(10), Some(2))
+            .unwrap_err()
+            .contains("× --num-subcenters 2"));
+    }
 }

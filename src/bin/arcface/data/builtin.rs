@@ -4,6 +4,7 @@
 //! test split again.
 
 use super::{split, Split};
+use crate::memory::{try_vec, Need};
 use crate::CliError;
 use arcface::{Real, SplitMix64};
 use std::io::Read;
@@ -47,11 +48,37 @@ impl Source {
         }
     }
 
-    /// A built-in set's (train, test) splits, raw (not standardised).
+    /// A built-in set's classes and dimension.
+    pub fn shape(&self) -> Option<(usize, usize)> {
+        match self {
+            Source::Digits => Some((DIGITS_CLASSES, DIGITS_DIM)),
+            Source::Synthetic(p) => Some((p.classes, p.dim)),
+            Source::Files => None,
+        }
+    }
+
+    /// What loading the set allocates (the digits' few hundred kilobytes
+    /// are not counted).
+    pub fn need<T: Real>(&self) -> Need {
+        match self {
+            Source::Synthetic(p) => p.need::<T>(),
+            Source::Digits | Source::Files => Need::new(),
+        }
+    }
+
+    /// A built-in set's (train, test) splits, raw (not standardised). The
+    /// synthetic set is generated only once [`Source::need`] fits the
+    /// memory the machine can give.
     pub fn load<T: Real>(&self) -> Result<(Split<T>, Split<T>), CliError> {
         match self {
             Source::Digits => digits(),
-            Source::Synthetic(p) => Ok(synthetic(*p)),
+            Source::Synthetic(p) => {
+                self.need::<T>().check(
+                    &format!("generating the data set {}", p.tag()),
+                    "; fewer --synthetic-classes or a smaller --synthetic-dim shrink it",
+                )?;
+                synthetic(*p)
+            }
             Source::Files => Err(CliError::Usage("no built-in data set".into())),
         }
     }
@@ -69,6 +96,10 @@ pub const DIGITS_MARGIN: f64 = 0.2;
 
 /// Seed of the fixed digits train/test split.
 pub const DIGITS_SPLIT_SEED: u64 = 0x0D16_1275;
+/// The digits' classes and features (8×8 pixels).
+const DIGITS_CLASSES: usize = 10;
+const DIGITS_DIM: usize = 64;
+
 /// Fraction of each digit held out as the test split.
 const DIGITS_TEST_FRACTION: f64 = 0.2;
 
@@ -78,12 +109,9 @@ pub fn digits<T: Real>() -> Result<(Split<T>, Split<T>), CliError> {
     flate2::read::GzDecoder::new(DIGITS_GZ)
         .read_to_string(&mut text)
         .map_err(|e| CliError::input(DIGITS_NAME, e.to_string()))?;
-    let all = super::csv::table::<T>(&text, true).map_err(|e| CliError::input(DIGITS_NAME, e))?;
-    Ok(split::stratified(
-        &all,
-        DIGITS_TEST_FRACTION,
-        DIGITS_SPLIT_SEED,
-    ))
+    let all =
+        super::csv::table::<T>(&text, true, None).map_err(|e| CliError::input(DIGITS_NAME, e))?;
+    split::stratified(all.into(), DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
 }
 
 // ---------------------------------------------------------------- synthetic
@@ -158,8 +186,9 @@ const SYNTH_TEST_PER_CLASS: usize = 10;
 const SYNTH_SEED_SALT: u64 = 0x5EED_5EED_5EED_5EED;
 
 /// The generator's random unit mode directions, `classes × SYNTH_MODES` rows of `dim`.
-fn modes(rng: &mut SplitMix64, c: usize, d: usize) -> Vec<f64> {
-    let mut modes = vec![0.0f64; c * SYNTH_MODES * d];
+fn modes(rng: &mut SplitMix64, c: usize, d: usize) -> Result<Vec<f64>, CliError> {
+    let mut modes = try_vec(c * SYNTH_MODES * d, "the synthetic set's mode directions")?;
+    modes.resize(c * SYNTH_MODES * d, 0.0f64);
     for m in modes.chunks_exact_mut(d) {
         for v in m.iter_mut() {
             *v = rng.normal();
@@ -167,19 +196,47 @@ fn modes(rng: &mut SplitMix64, c: usize, d: usize) -> Vec<f64> {
         let n = m.iter().map(|v| v * v).sum::<f64>().sqrt();
         m.iter_mut().for_each(|v| *v /= n);
     }
-    modes
+    Ok(modes)
 }
 
-/// Training samples per class: a Zipf law over the classes in random order.
+/// Training samples of the class of frequency rank `rank` (0-based): a Zipf law.
+fn count_at_rank(rank: usize) -> usize {
+    ((SYNTH_N_MAX * ((rank + 1) as f64).powf(-SYNTH_ALPHA)).round() as usize).max(SYNTH_N_MIN)
+}
+
+/// Training samples per class: [`count_at_rank`] over the classes in random order.
 fn class_counts(rng: &mut SplitMix64, c: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..c).collect();
     rng.shuffle(&mut order);
     let mut counts = vec![0usize; c];
     for (rank, &cls) in order.iter().enumerate() {
-        counts[cls] = ((SYNTH_N_MAX * ((rank + 1) as f64).powf(-SYNTH_ALPHA)).round() as usize)
-            .max(SYNTH_N_MIN);
+        counts[cls] = count_at_rank(rank);
     }
     counts
+}
+
+impl SynthParams {
+    /// Training and test samples of the set.
+    pub fn samples(&self) -> (usize, usize) {
+        let train = (0..self.classes).map(count_at_rank).sum();
+        (train, self.classes * SYNTH_TEST_PER_CLASS)
+    }
+
+    /// What generating the set in `T` allocates: the mode directions and
+    /// both splits (features and labels).
+    pub fn need<T: Real>(&self) -> Need {
+        let (train, test) = self.samples();
+        let (c, d, n) = (
+            self.classes as u128,
+            self.dim as u128,
+            (train + test) as u128,
+        );
+        let mut need = Need::new();
+        need.add("mode directions", c * SYNTH_MODES as u128 * d, 8)
+            .add("features", n * d, std::mem::size_of::<T>())
+            .add("labels", n, 8);
+        need
+    }
 }
 
 /// Long-tailed, noisy, clustered embeddings on the unit sphere.
@@ -191,10 +248,14 @@ fn class_counts(rng: &mut SplitMix64, c: usize) -> Vec<usize> {
 /// down to 5, exponent 0.5, classes in random order) and 10 % of the training labels
 /// are flipped to a random other class. The test split is balanced (10 per
 /// class) with clean labels, so the tail counts as much as the head.
-pub fn synthetic<T: Real>(p: SynthParams) -> (Split<T>, Split<T>) {
+///
+/// The caller checks [`SynthParams::need`] first; the splits' buffers are
+/// reserved fallibly all the same.
+pub fn synthetic<T: Real>(p: SynthParams) -> Result<(Split<T>, Split<T>), CliError> {
     let (c, d) = (p.classes, p.dim);
+    let (n_train, n_test) = p.samples();
     let mut rng = SplitMix64::new(p.seed ^ SYNTH_SEED_SALT);
-    let modes = modes(&mut rng, c, d);
+    let modes = modes(&mut rng, c, d)?;
     let counts = class_counts(&mut rng, c);
     let sigma = SYNTH_NOISE / (d as f64).sqrt();
     let sample = |rng: &mut SplitMix64, cls: usize, out: &mut Vec<T>| {
@@ -211,6 +272,8 @@ pub fn synthetic<T: Real>(p: SynthParams) -> (Split<T>, Split<T>) {
         out.extend(v.iter().map(|x| T::from_f64(x / n)));
     };
     let mut train = Split::empty(d);
+    train.x = try_vec(n_train * d, "the synthetic training features")?;
+    train.y = try_vec(n_train, "the synthetic training labels")?;
     for (cls, &k) in counts.iter().enumerate() {
         for _ in 0..k {
             sample(&mut rng, cls, &mut train.x);
@@ -228,13 +291,15 @@ pub fn synthetic<T: Real>(p: SynthParams) -> (Split<T>, Split<T>) {
         }
     }
     let mut test = Split::empty(d);
+    test.x = try_vec(n_test * d, "the synthetic test features")?;
+    test.y = try_vec(n_test, "the synthetic test labels")?;
     for cls in 0..c {
         for _ in 0..SYNTH_TEST_PER_CLASS {
             sample(&mut rng, cls, &mut test.x);
             test.y.push(cls as i64);
         }
     }
-    (train, test)
+    Ok((train, test))
 }
 
 #[cfg(test)]
@@ -245,6 +310,7 @@ mod tests {
     fn the_digits_decompress_and_split_as_documented() {
         let (train, test) = digits::<f32>().unwrap();
         assert_eq!((train.len(), test.len(), train.d), (1438, 359, 64));
+        assert_eq!(Source::Digits.shape(), Some((10, train.d)));
         assert!(train.y.iter().chain(&test.y).all(|l| (0..10).contains(l)));
     }
 
@@ -273,10 +339,13 @@ mod tests {
             dim: 8,
             seed: 1,
         };
-        let (a, t) = synthetic::<f64>(p);
-        let (b, _) = synthetic::<f64>(p);
+        let (a, t) = synthetic::<f64>(p).unwrap();
+        let (b, _) = synthetic::<f64>(p).unwrap();
         assert_eq!(a.x, b.x);
+        assert_eq!((a.len(), t.len()), p.samples());
+        assert_eq!((a.x.capacity(), t.x.capacity()), (a.x.len(), t.x.len()));
         assert_eq!(t.len(), 5 * SYNTH_TEST_PER_CLASS);
+        assert_eq!(SynthParams::DEFAULT.samples(), (12_362, 10_000));
         for row in a.x.chunks_exact(8) {
             assert!((row.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-12);
         }

@@ -1,10 +1,70 @@
-//! CSV (and TSV, semicolon-separated) tables of numbers: features with an
-//! optional label in the last column, or one label per line. A first line
-//! that is not numeric is a header; `#` lines and blank lines are skipped.
-//! Errors are phrases that follow the file's name.
+//! Text tables of numbers (CSV, TSV, semicolon- or space-separated):
+//! features with an optional label in the last column, or one label per
+//! line. A first line that is not numeric is a header; `#` lines and blank
+//! lines are skipped. Errors are phrases that follow the file's name.
+//!
+//! One separator per file: `--delimiter`, or else the first line decides
+//! (see [`Delimiter::detect`]), so that a decimal comma is never read as a
+//! separator: `0,5;1,25` is an error pointing at the decimal comma, not the
+//! four numbers 0, 5, 1, 25. Space-separated files (NumPy's `np.savetxt`)
+//! are read too, and an integral number such as `3.000000000000000000e+00`
+//! is a label.
+//!
+//! Self-contained on purpose: it depends on `std` and the `arcface` library
+//! only, so that the `csv` fuzz target (fuzz/fuzz_targets/) compiles this
+//! very file. Nothing here panics on any text, and the values read never
+//! outnumber the text's bytes.
 
-use super::Split;
 use arcface::Real;
+
+/// The field separator of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    Comma,
+    Semicolon,
+    Tab,
+    /// One or more spaces (or tabs).
+    Space,
+}
+
+impl Delimiter {
+    /// The separator of a file whose first line is `line`: `;` when it has
+    /// one (a decimal-comma file has its commas inside the fields), else a
+    /// tab, else `,`, else spaces.
+    pub fn detect(line: &str) -> Self {
+        let t = line.trim();
+        if t.contains(';') {
+            Delimiter::Semicolon
+        } else if t.contains('\t') {
+            Delimiter::Tab
+        } else if t.contains(',') {
+            Delimiter::Comma
+        } else if t.contains(' ') {
+            Delimiter::Space
+        } else {
+            Delimiter::Comma
+        }
+    }
+
+    /// How error messages show it.
+    pub fn shown(self) -> &'static str {
+        match self {
+            Delimiter::Comma => "','",
+            Delimiter::Semicolon => "';'",
+            Delimiter::Tab => "a tab",
+            Delimiter::Space => "spaces",
+        }
+    }
+
+    fn split(self, line: &str) -> Vec<&str> {
+        match self {
+            Delimiter::Space => line.split_whitespace().collect(),
+            Delimiter::Comma => line.split(',').map(str::trim).collect(),
+            Delimiter::Semicolon => line.split(';').map(str::trim).collect(),
+            Delimiter::Tab => line.split('\t').map(str::trim).collect(),
+        }
+    }
+}
 
 /// Whether `path` names a text table, by its extension.
 pub fn is_csv(path: &str) -> bool {
@@ -12,99 +72,153 @@ pub fn is_csv(path: &str) -> bool {
     p.ends_with(".csv") || p.ends_with(".txt") || p.ends_with(".tsv")
 }
 
-fn fields(line: &str) -> impl Iterator<Item = &str> {
-    line.split([',', '\t', ';']).map(str::trim)
+/// Rows of numbers, `d` per row; `y` holds the last column's labels when
+/// they were asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table<T> {
+    pub x: Vec<T>,
+    pub y: Vec<i64>,
+    pub d: usize,
 }
 
-/// One finite number of a data line.
-fn number(c: &str, lineno: usize, column: usize) -> Result<f64, String> {
-    let v: f64 = c
+/// The lines that hold data or a header: numbered from 1, trimmed, neither
+/// blank nor `#` comments.
+fn content(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(k, l)| (k + 1, l.trim()))
+        .filter(|(_, t)| !t.is_empty() && !t.starts_with('#'))
+}
+
+/// `0,5`: a number written with a decimal comma.
+fn decimal_comma(cell: &str) -> bool {
+    cell.contains(',') && cell.replace(',', ".").parse::<f64>().is_ok()
+}
+
+/// A first line is a header when a field is not a number (and is not one
+/// written with a decimal comma, which is an error instead).
+fn is_header(cells: &[&str]) -> bool {
+    cells.iter().any(|c| c.parse::<f64>().is_err()) && !cells.iter().any(|c| decimal_comma(c))
+}
+
+/// Why `cell` is not a number, with a hint for a decimal comma or a
+/// separator other than the file's.
+fn not_a_number(cell: &str, lineno: usize, column: usize, sep: Delimiter) -> String {
+    let hint = if decimal_comma(cell) {
+        " (a decimal comma? numbers must use a decimal point)".to_string()
+    } else if cell.contains([',', ';', '\t', ' ']) {
+        format!(
+            " (this file's fields are separated by {}; see --delimiter)",
+            sep.shown()
+        )
+    } else {
+        String::new()
+    };
+    format!("line {lineno}, column {column}: {cell:?} is not a number{hint}")
+}
+
+/// One number of a data line, finite in `T`.
+fn number<T: Real>(cell: &str, lineno: usize, column: usize, sep: Delimiter) -> Result<T, String> {
+    let v: f64 = cell
         .parse()
-        .map_err(|_| format!("line {lineno}, column {column}: {c:?} is not a number"))?;
-    if !v.is_finite() {
+        .map_err(|_| not_a_number(cell, lineno, column, sep))?;
+    let t = T::from_f64(v);
+    if !t.to_f64().is_finite() {
         return Err(format!(
-            "line {lineno}, column {column}: {c:?} is not finite"
+            "line {lineno}, column {column}: {cell:?} is not finite in {}",
+            T::NAME
         ));
     }
-    Ok(v)
+    Ok(t)
 }
 
-/// Rows of numbers. With `label_last`, the last column is an integer label.
-pub fn table<T: Real>(text: &str, label_last: bool) -> Result<Split<T>, String> {
-    let mut x = Vec::new();
-    let mut y = Vec::new();
+/// A label: an integer, or a number with an integral value (as
+/// `np.savetxt` writes them).
+fn label(cell: &str) -> Option<i64> {
+    if let Ok(v) = cell.parse::<i64>() {
+        return Some(v);
+    }
+    let v: f64 = cell.parse().ok()?;
+    // 2^53: every integer below is exact in f64
+    (v.is_finite() && v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0).then_some(v as i64)
+}
+
+/// Rows of numbers separated by `sep` (detected from the first line when
+/// `None`). With `label_last`, the last column is an integer label.
+pub fn table<T: Real>(
+    text: &str,
+    label_last: bool,
+    sep: Option<Delimiter>,
+) -> Result<Table<T>, String> {
+    let mut lines = content(text).peekable();
+    let sep = sep.unwrap_or_else(|| Delimiter::detect(lines.peek().map_or("", |l| l.1)));
+    let mut t = Table {
+        x: Vec::new(),
+        y: Vec::new(),
+        d: 0,
+    };
     let mut width = None;
     let mut first = true;
-    for (k, line) in text.lines().enumerate() {
-        let lineno = k + 1;
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let cells: Vec<&str> = fields(t).collect();
-        if first {
-            first = false;
-            if cells.iter().any(|c| c.parse::<f64>().is_err()) {
-                continue; // header
-            }
+    for (lineno, line) in lines {
+        let cells = sep.split(line);
+        if std::mem::take(&mut first) && is_header(&cells) {
+            continue; // header
         }
         let w = *width.get_or_insert(cells.len());
+        let seps = format!("fields separated by {}; see --delimiter", sep.shown());
         if cells.len() != w {
             return Err(format!(
-                "line {lineno} has {} fields, the first data line has {w}",
+                "line {lineno} has {} fields, the first data line has {w} ({seps})",
                 cells.len()
             ));
         }
         let nfeat = if label_last { w - 1 } else { w };
         if nfeat == 0 {
-            return Err(format!("line {lineno} has no feature columns"));
+            return Err(format!("line {lineno} has no feature columns ({seps})"));
+        }
+        if t.x.try_reserve(nfeat).is_err() || t.y.try_reserve(1).is_err() {
+            return Err(format!("line {lineno}: out of memory"));
         }
         for (j, c) in cells[..nfeat].iter().enumerate() {
-            x.push(T::from_f64(number(c, lineno, j + 1)?));
+            t.x.push(number(c, lineno, j + 1, sep)?);
         }
         if label_last {
             let c = cells[w - 1];
-            let v: i64 = c.parse().map_err(|_| {
+            let v = label(c).ok_or_else(|| {
                 format!("line {lineno}, last column: {c:?} is not an integer label")
             })?;
-            y.push(v);
+            t.y.push(v);
         }
     }
-    let d = match width {
+    t.d = match width {
         Some(w) if label_last => w - 1,
         Some(w) => w,
         None => return Err("holds no data rows".into()),
     };
-    Ok(Split { x, y, d })
+    Ok(t)
 }
 
 /// One integer label per line (a non-numeric first line is a header).
 pub fn labels(text: &str) -> Result<Vec<i64>, String> {
     let mut y = Vec::new();
     let mut first = true;
-    for (k, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let cells: Vec<&str> = fields(t).collect();
+    for (lineno, t) in content(text) {
+        let cells = Delimiter::detect(t).split(t);
         if cells.len() != 1 {
             return Err(format!(
-                "line {} has {} fields; labels must be one integer per line",
-                k + 1,
+                "line {lineno} has {} fields; labels must be one integer per line",
                 cells.len()
             ));
         }
-        match cells[0].parse::<i64>() {
-            Ok(v) => y.push(v),
-            Err(_) if first && cells[0].parse::<f64>().is_err() => {}
-            Err(_) => {
-                return Err(format!(
-                    "line {}: {:?} is not an integer label",
-                    k + 1,
-                    cells[0]
-                ))
+        let cell = cells[0];
+        match label(cell) {
+            Some(v) => {
+                y.try_reserve(1)
+                    .map_err(|_| format!("line {lineno}: out of memory"))?;
+                y.push(v);
             }
+            None if first && cell.parse::<f64>().is_err() => {}
+            None => return Err(format!("line {lineno}: {cell:?} is not an integer label")),
         }
         first = false;
     }
@@ -115,50 +229,5 @@ pub fn labels(text: &str) -> Result<Vec<i64>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_header_and_the_label_column_are_recognised() {
-        let s = table::<f64>("a,b,label\n1,2,0\n# note\n\n3;4;1\n", true).unwrap();
-        assert_eq!((s.x, s.y, s.d), (vec![1.0, 2.0, 3.0, 4.0], vec![0, 1], 2));
-        let s = table::<f32>("1\t2\n3\t4\n", false).unwrap();
-        assert_eq!((s.x.len(), s.y.len(), s.d), (4, 0, 2));
-    }
-
-    #[test]
-    fn bad_tables_name_the_line() {
-        let e = |t: &str, l| table::<f32>(t, l).unwrap_err();
-        assert_eq!(
-            e("1,2,3\n4,5\n", false),
-            "line 2 has 2 fields, the first data line has 3"
-        );
-        assert_eq!(
-            e("1,x\n2,y\n", false),
-            "line 2, column 2: \"y\" is not a number"
-        );
-        assert_eq!(
-            e("1,inf\n", false),
-            "line 1, column 2: \"inf\" is not finite"
-        );
-        assert_eq!(
-            e("1,2.5\n", true),
-            "line 1, last column: \"2.5\" is not an integer label"
-        );
-        assert_eq!(e("3\n", true), "line 1 has no feature columns");
-        assert_eq!(e("# only\n", false), "holds no data rows");
-    }
-
-    #[test]
-    fn labels_one_per_line() {
-        assert_eq!(labels("label\n1\n\n2\n").unwrap(), vec![1, 2]);
-        assert_eq!(
-            labels("1\n2\nthree\n").unwrap_err(),
-            "line 3: \"three\" is not an integer label"
-        );
-        assert!(labels("1,2\n")
-            .unwrap_err()
-            .contains("one integer per line"));
-        assert_eq!(labels("header\n").unwrap_err(), "holds no labels");
-    }
-}
+#[path = "csv/tests.rs"]
+mod tests;

@@ -9,8 +9,12 @@ pub mod npy;
 pub mod preprocess;
 pub mod split;
 
+pub use csv::Delimiter;
+
 use crate::CliError;
 use arcface::Real;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
 
 /// Features (N×D, row-major) and labels (N; empty for unlabelled features).
 #[derive(Debug, Clone)]
@@ -18,6 +22,16 @@ pub struct Split<T> {
     pub x: Vec<T>,
     pub y: Vec<i64>,
     pub d: usize,
+}
+
+impl<T> From<csv::Table<T>> for Split<T> {
+    fn from(t: csv::Table<T>) -> Self {
+        Split {
+            x: t.x,
+            y: t.y,
+            d: t.d,
+        }
+    }
 }
 
 impl<T: Copy> Split<T> {
@@ -66,20 +80,53 @@ impl<T: Copy> Split<T> {
     }
 }
 
-fn read(path: &str) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::input(path, e.to_string()))
+fn io_err(path: &str, e: std::io::Error) -> CliError {
+    CliError::input(path, e.to_string())
 }
 
-fn text<'a>(bytes: &'a [u8], path: &str) -> Result<&'a str, CliError> {
-    std::str::from_utf8(bytes).map_err(|_| CliError::input(path, "is not UTF-8 text"))
+/// Whether the file at `path` starts with the `.npy` magic string.
+fn is_npy(path: &str) -> Result<bool, CliError> {
+    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut head = [0u8; 6];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(path, e)),
+        }
+    }
+    Ok(head[..n] == *npy::MAGIC)
+}
+
+/// A `.npy` file, streamed: its header, then `read` over its data (with
+/// the number of data bytes the file holds).
+fn npy_file<V>(
+    path: &str,
+    read: impl FnOnce(&npy::Header, &mut BufReader<File>, u64) -> Result<V, npy::NpyError>,
+) -> Result<V, CliError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let len = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let mut r = BufReader::new(file);
+    let bad = |e: npy::NpyError| CliError::input(path, e.0);
+    let h = npy::read_header(&mut r).map_err(bad)?;
+    let start = r.stream_position().map_err(|e| io_err(path, e))?;
+    read(&h, &mut r, len.saturating_sub(start)).map_err(bad)
+}
+
+/// A text file, whole (the standard library reserves its buffer fallibly).
+fn text_file(path: &str) -> Result<String, CliError> {
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    String::from_utf8(bytes).map_err(|_| CliError::input(path, "is not UTF-8 text"))
 }
 
 fn neither(path: &str) -> CliError {
     CliError::input(path, "is neither a .npy file nor a .csv/.txt/.tsv file")
 }
 
-fn npy_features<T: Real>(bytes: &[u8], path: &str) -> Result<Split<T>, CliError> {
-    let (x, d) = npy::features::<T>(bytes).map_err(|e| CliError::input(path, e.0))?;
+fn npy_features<T: Real>(path: &str) -> Result<Split<T>, CliError> {
+    let (x, d) = npy_file(path, |h, r, n| npy::features_from::<T, _>(h, r, n))?;
     Ok(Split {
         x,
         y: Vec::new(),
@@ -87,29 +134,41 @@ fn npy_features<T: Real>(bytes: &[u8], path: &str) -> Result<Split<T>, CliError>
     })
 }
 
+fn csv_table<T: Real>(
+    path: &str,
+    label_last: bool,
+    sep: Option<Delimiter>,
+) -> Result<Split<T>, CliError> {
+    csv::table::<T>(&text_file(path)?, label_last, sep)
+        .map(Split::from)
+        .map_err(|e| CliError::input(path, e))
+}
+
 fn labels_file(path: &str) -> Result<Vec<i64>, CliError> {
-    let bytes = read(path)?;
-    if bytes.starts_with(npy::MAGIC) {
-        npy::labels(&bytes).map_err(|e| CliError::input(path, e.0))
+    if is_npy(path)? {
+        npy_file(path, npy::labels_from)
     } else {
-        csv::labels(text(&bytes, path)?).map_err(|e| CliError::input(path, e))
+        csv::labels(&text_file(path)?).map_err(|e| CliError::input(path, e))
     }
 }
 
-/// Features and labels from files, `.npy` or CSV. Without `labels`, a CSV
-/// features file carries the label in its last column.
-pub fn load_labelled<T: Real>(features: &str, labels: Option<&str>) -> Result<Split<T>, CliError> {
-    let fb = read(features)?;
-    let mut split = if csv::is_csv(features) {
-        csv::table::<T>(text(&fb, features)?, labels.is_none())
-            .map_err(|e| CliError::input(features, e))?
-    } else if fb.starts_with(npy::MAGIC) {
+/// Features and labels from files, `.npy` or CSV (fields separated by
+/// `sep`, else as the first line says). Without `labels`, a CSV features
+/// file carries the label in its last column.
+pub fn load_labelled<T: Real>(
+    features: &str,
+    labels: Option<&str>,
+    sep: Option<Delimiter>,
+) -> Result<Split<T>, CliError> {
+    let mut split = if is_npy(features)? {
         if labels.is_none() {
             return Err(CliError::Usage(format!(
                 "{features} is a .npy file: give the labels with --labels"
             )));
         }
-        npy_features::<T>(&fb, features)?
+        npy_features::<T>(features)?
+    } else if csv::is_csv(features) {
+        csv_table::<T>(features, labels.is_none(), sep)?
     } else {
         return Err(neither(features));
     };
@@ -137,12 +196,14 @@ pub fn load_labelled<T: Real>(features: &str, labels: Option<&str>) -> Result<Sp
 }
 
 /// Features only (for `predict`), `.npy` or CSV (every column a feature).
-pub fn load_features<T: Real>(features: &str) -> Result<Split<T>, CliError> {
-    let fb = read(features)?;
-    if fb.starts_with(npy::MAGIC) {
-        npy_features::<T>(&fb, features)
+pub fn load_features<T: Real>(
+    features: &str,
+    sep: Option<Delimiter>,
+) -> Result<Split<T>, CliError> {
+    if is_npy(features)? {
+        npy_features::<T>(features)
     } else if csv::is_csv(features) {
-        csv::table::<T>(text(&fb, features)?, false).map_err(|e| CliError::input(features, e))
+        csv_table::<T>(features, false, sep)
     } else {
         Err(neither(features))
     }

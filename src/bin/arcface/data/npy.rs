@@ -2,15 +2,23 @@
 //! Python dict literal, read by a small tokenizer; then features (float32,
 //! float16, float64) and labels (int64, int32), little-endian, C order.
 //!
+//! A file is read as a stream ([`read_header`], then [`features_from`] or
+//! [`labels_from`]): the values are decoded chunk by chunk straight into
+//! their final buffer, so reading N values of T takes N·size(T) bytes and
+//! a small fixed chunk, never a second copy of the file. The slice
+//! functions ([`parse`], [`features`], [`labels`]) run the same code over
+//! bytes in memory.
+//!
 //! Self-contained on purpose: it depends on `std` and the `arcface` library
 //! only, so that the `npy_header` fuzz target (fuzz/fuzz_targets/) compiles
 //! this very file. Nothing here panics on bad bytes, and nothing allocates
-//! more than a small multiple of the input's size: the header's tokens are
-//! bounded by the header, and the data is decoded only after its length
-//! matches the shape exactly.
+//! more than a small multiple of the input's size: the header is at most
+//! [`MAX_HEADER`] bytes, and the values' buffer is reserved (fallibly) only
+//! after the data's length matches the shape exactly.
 
 use arcface::Real;
 use std::fmt;
+use std::io::Read;
 
 /// The magic string every `.npy` file starts with.
 pub const MAGIC: &[u8] = b"\x93NUMPY";
@@ -30,7 +38,23 @@ fn err(reason: impl Into<String>) -> NpyError {
     NpyError(reason.into())
 }
 
-/// A parsed `.npy` array: dtype descriptor, shape, and raw data bytes.
+/// The longest header read. NumPy writes headers of a few hundred bytes
+/// (and by default refuses to read any over 10 000).
+pub const MAX_HEADER: usize = 1 << 20;
+
+/// The bytes decoded at a time.
+const CHUNK: usize = 1 << 16;
+
+/// A parsed `.npy` header: dtype descriptor and shape of a C-ordered array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub descr: String,
+    pub shape: Vec<usize>,
+}
+
+// the slice API serves the npy_header fuzz target and the tests
+#[cfg_attr(not(test), allow(dead_code))]
+/// A parsed `.npy` array in memory: dtype descriptor, shape, and raw data bytes.
 #[derive(Debug)]
 pub struct Npy<'a> {
     pub descr: String,
@@ -93,19 +117,44 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
     Ok(out)
 }
 
-/// The header's length and where it starts, by format version.
-fn header_span(bytes: &[u8]) -> Result<(usize, usize), NpyError> {
-    if bytes.len() < 10 || !bytes.starts_with(MAGIC) {
+/// Fills `buf` from `r` as far as the input goes; returns the bytes read.
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, NpyError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(err(format!("cannot be read: {e}"))),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads exactly `buf.len()` bytes; a short input is `short`.
+fn read_all<R: Read>(
+    r: &mut R,
+    buf: &mut [u8],
+    short: impl FnOnce() -> NpyError,
+) -> Result<(), NpyError> {
+    if read_up_to(r, buf)? < buf.len() {
+        return Err(short());
+    }
+    Ok(())
+}
+
+/// The magic string, the format version, and the header's length.
+fn header_len<R: Read>(r: &mut R) -> Result<usize, NpyError> {
+    let mut pre = [0u8; 10];
+    if read_up_to(r, &mut pre)? < pre.len() || !pre.starts_with(MAGIC) {
         return Err(err("is not a .npy file (no \\x93NUMPY magic)"));
     }
-    match bytes[6] {
-        1 => Ok((u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)),
+    match pre[6] {
+        1 => Ok(u16::from_le_bytes([pre[8], pre[9]]) as usize),
         2 | 3 => {
-            if bytes.len() < 12 {
-                return Err(err("truncated .npy header"));
-            }
-            let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-            Ok((len as usize, 12))
+            let mut hi = [0u8; 2];
+            read_all(r, &mut hi, || err("truncated .npy header"))?;
+            Ok(u32::from_le_bytes([pre[8], pre[9], hi[0], hi[1]]) as usize)
         }
         v => Err(err(format!("unsupported .npy format version {v}"))),
     }
@@ -113,7 +162,7 @@ fn header_span(bytes: &[u8]) -> Result<(usize, usize), NpyError> {
 
 /// The header dict's three keys; other keys are skipped.
 #[derive(Default)]
-struct Header {
+struct Dict {
     descr: Option<String>,
     fortran: Option<bool>,
     shape: Option<Vec<usize>>,
@@ -140,12 +189,12 @@ fn parse_shape(toks: &[Tok], mut i: usize) -> Result<(Vec<usize>, usize), NpyErr
 }
 
 /// Reads the dict `{'descr': ..., 'fortran_order': ..., 'shape': (...)}`.
-fn parse_dict(toks: &[Tok]) -> Result<Header, NpyError> {
+fn parse_dict(toks: &[Tok]) -> Result<Dict, NpyError> {
     let malformed = || err("malformed .npy header");
     if toks.first() != Some(&Tok::Punct('{')) {
         return Err(malformed());
     }
-    let mut h = Header::default();
+    let mut h = Dict::default();
     let mut i = 1;
     while i < toks.len() && toks[i] != Tok::Punct('}') {
         let Tok::Str(key) = &toks[i] else {
@@ -188,14 +237,26 @@ fn parse_dict(toks: &[Tok]) -> Result<Header, NpyError> {
     Ok(h)
 }
 
-/// Parses the `.npy` container (versions 1, 2, 3): a C-ordered array's
-/// dtype descriptor, shape and data bytes (not yet checked against each other).
-pub fn parse(bytes: &[u8]) -> Result<Npy<'_>, NpyError> {
-    let (hlen, start) = header_span(bytes)?;
-    let header = bytes
-        .get(start..start.saturating_add(hlen))
-        .ok_or_else(|| err("truncated .npy header"))?;
-    let header = std::str::from_utf8(header).map_err(|_| err(".npy header is not text"))?;
+/// Reads the `.npy` container's preamble and header (versions 1, 2, 3)
+/// from `r`, leaving it at the first data byte: a C-ordered array's dtype
+/// descriptor and shape (not yet checked against each other or the data).
+pub fn read_header<R: Read>(r: &mut R) -> Result<Header, NpyError> {
+    let hlen = header_len(r)?;
+    if hlen > MAX_HEADER {
+        return Err(err(format!(
+            "has a header of {hlen} bytes, more than the {MAX_HEADER} any .npy file needs"
+        )));
+    }
+    // grown as bytes arrive, so a short input costs no more than its length
+    let mut header = Vec::new();
+    r.by_ref()
+        .take(hlen as u64)
+        .read_to_end(&mut header)
+        .map_err(|e| err(format!("cannot be read: {e}")))?;
+    if header.len() < hlen {
+        return Err(err("truncated .npy header"));
+    }
+    let header = std::str::from_utf8(&header).map_err(|_| err(".npy header is not text"))?;
     let h = parse_dict(&tokenize(header).map_err(NpyError)?)?;
     let descr = h.descr.ok_or_else(|| err(".npy header has no 'descr'"))?;
     let shape = h.shape.ok_or_else(|| err(".npy header has no 'shape'"))?;
@@ -207,10 +268,19 @@ pub fn parse(bytes: &[u8]) -> Result<Npy<'_>, NpyError> {
              (np.ascontiguousarray(x)) instead",
         ));
     }
+    Ok(Header { descr, shape })
+}
+
+// the slice API serves the npy_header fuzz target and the tests
+#[cfg_attr(not(test), allow(dead_code))]
+/// Parses the `.npy` container in memory (see [`read_header`]).
+pub fn parse(bytes: &[u8]) -> Result<Npy<'_>, NpyError> {
+    let mut rest = bytes;
+    let Header { descr, shape } = read_header(&mut rest)?;
     Ok(Npy {
         descr,
         shape,
-        data: &bytes[start + hlen..],
+        data: rest,
     })
 }
 
@@ -243,38 +313,69 @@ fn dtype_name(descr: &str) -> String {
     }
 }
 
-/// The element count, once the data holds exactly `count × item` bytes.
-fn check_len(npy: &Npy<'_>, item: usize) -> Result<usize, NpyError> {
-    let count = npy
-        .shape
+/// The element count, once the data (`available` bytes) holds exactly
+/// `count × item` bytes.
+fn check_len(shape: &[usize], item: usize, available: u64) -> Result<usize, NpyError> {
+    let count = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| err("shape is too large"))?;
     let want = count
         .checked_mul(item)
-        .ok_or_else(|| err("shape is too large"))?;
-    if npy.data.len() < want {
+        .ok_or_else(|| err("shape is too large"))? as u64;
+    if available < want {
         return Err(err(format!(
-            "is truncated: its shape {:?} needs {want} bytes of data, the file holds {}",
-            npy.shape,
-            npy.data.len()
+            "is truncated: its shape {shape:?} needs {want} bytes of data, the file holds {available}"
         )));
     }
-    if npy.data.len() > want {
+    if available > want {
         return Err(err(format!(
-            "has {} bytes after the data its shape {:?} describes",
-            npy.data.len() - want,
-            npy.shape
+            "has {} bytes after the data its shape {shape:?} describes",
+            available - want
         )));
     }
     Ok(count)
 }
 
+/// Reads `count` values of `item` bytes from `r` into a buffer reserved
+/// for exactly them, decoding each with `decode` (its index given, for
+/// messages), chunk by chunk.
+fn decode_into<V, R: Read>(
+    r: &mut R,
+    count: usize,
+    item: usize,
+    mut decode: impl FnMut(&[u8], usize) -> Result<V, NpyError>,
+) -> Result<Vec<V>, NpyError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(count).map_err(|_| {
+        err(format!(
+            "holds {count} values: {} bytes are more than can be allocated",
+            (count as u128) * std::mem::size_of::<V>() as u128
+        ))
+    })?;
+    let mut buf = vec![0u8; CHUNK - CHUNK % item];
+    while out.len() < count {
+        let n = (count - out.len()).min(buf.len() / item) * item;
+        read_all(r, &mut buf[..n], || {
+            err("is truncated: it ended while being read")
+        })?;
+        for b in buf[..n].chunks_exact(item) {
+            let v = decode(b, out.len())?;
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 /// Features: float32, float16 or float64, little-endian, C order, shape
-/// (N, D), every value finite in `T`. Returns the N·D values row by row and D.
-pub fn features<T: Real>(bytes: &[u8]) -> Result<(Vec<T>, usize), NpyError> {
-    let npy = parse(bytes)?;
-    let item = match npy.descr.as_str() {
+/// (N, D), every value finite in `T`, from `r` holding `available` bytes of
+/// data after `h`. Returns the N·D values row by row and D.
+pub fn features_from<T: Real, R: Read>(
+    h: &Header,
+    r: &mut R,
+    available: u64,
+) -> Result<(Vec<T>, usize), NpyError> {
+    let item = match h.descr.as_str() {
         "<f4" => 4,
         "<f2" => 2,
         "<f8" => 8,
@@ -285,7 +386,7 @@ pub fn features<T: Real>(bytes: &[u8]) -> Result<(Vec<T>, usize), NpyError> {
             )))
         }
     };
-    let d = match npy.shape.as_slice() {
+    let d = match h.shape.as_slice() {
         [n, d] if *n > 0 && *d > 0 => *d,
         s => {
             return Err(err(format!(
@@ -293,42 +394,40 @@ pub fn features<T: Real>(bytes: &[u8]) -> Result<(Vec<T>, usize), NpyError> {
             )))
         }
     };
-    check_len(&npy, item)?;
-    let x: Vec<T> = match item {
-        4 => npy
-            .data
-            .chunks_exact(4)
-            .map(|b| T::from_f64(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64))
-            .collect(),
-        2 => npy
-            .data
-            .chunks_exact(2)
-            .map(|b| T::from_f64(arcface::half::f16::from_le_bytes([b[0], b[1]]).to_f64()))
-            .collect(),
-        _ => npy
-            .data
-            .chunks_exact(8)
-            .map(|b| {
-                T::from_f64(f64::from_le_bytes([
-                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                ]))
-            })
-            .collect(),
-    };
-    if let Some(p) = x.iter().position(|v| !v.to_f64().is_finite()) {
-        return Err(err(format!(
-            "holds a NaN or infinite value at row {}, column {}",
-            p / d,
-            p % d
-        )));
-    }
+    let count = check_len(&h.shape, item, available)?;
+    let x = decode_into(r, count, item, |b, i| {
+        let v = match b.len() {
+            4 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            2 => arcface::half::f16::from_le_bytes([b[0], b[1]]).to_f64(),
+            _ => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        };
+        let t = T::from_f64(v);
+        if !t.to_f64().is_finite() {
+            return Err(err(format!(
+                "holds a NaN or infinite value at row {}, column {}",
+                i / d,
+                i % d
+            )));
+        }
+        Ok(t)
+    })?;
     Ok((x, d))
 }
 
-/// Labels: int64 (or int32), little-endian, shape (N,) or (N, 1).
-pub fn labels(bytes: &[u8]) -> Result<Vec<i64>, NpyError> {
-    let npy = parse(bytes)?;
-    let item = match npy.descr.as_str() {
+// the slice API serves the npy_header fuzz target and the tests
+#[cfg_attr(not(test), allow(dead_code))]
+/// [`features_from`] over a whole file in memory.
+pub fn features<T: Real>(bytes: &[u8]) -> Result<(Vec<T>, usize), NpyError> {
+    let mut rest = bytes;
+    let h = read_header(&mut rest)?;
+    let available = rest.len() as u64;
+    features_from(&h, &mut rest, available)
+}
+
+/// Labels: int64 (or int32), little-endian, shape (N,) or (N, 1), from `r`
+/// holding `available` bytes of data after `h`.
+pub fn labels_from<R: Read>(h: &Header, r: &mut R, available: u64) -> Result<Vec<i64>, NpyError> {
+    let item = match h.descr.as_str() {
         "<i8" => 8,
         "<i4" => 4,
         d => {
@@ -338,7 +437,7 @@ pub fn labels(bytes: &[u8]) -> Result<Vec<i64>, NpyError> {
             )))
         }
     };
-    match npy.shape.as_slice() {
+    match h.shape.as_slice() {
         [n] | [n, 1] if *n > 0 => {}
         s => {
             return Err(err(format!(
@@ -346,18 +445,24 @@ pub fn labels(bytes: &[u8]) -> Result<Vec<i64>, NpyError> {
             )))
         }
     }
-    check_len(&npy, item)?;
-    Ok(if item == 8 {
-        npy.data
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect()
-    } else {
-        npy.data
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64)
-            .collect()
+    let count = check_len(&h.shape, item, available)?;
+    decode_into(r, count, item, |b, _| {
+        Ok(if b.len() == 8 {
+            i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        } else {
+            i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64
+        })
     })
+}
+
+// the slice API serves the npy_header fuzz target and the tests
+#[cfg_attr(not(test), allow(dead_code))]
+/// [`labels_from`] over a whole file in memory.
+pub fn labels(bytes: &[u8]) -> Result<Vec<i64>, NpyError> {
+    let mut rest = bytes;
+    let h = read_header(&mut rest)?;
+    let available = rest.len() as u64;
+    labels_from(&h, &mut rest, available)
 }
 
 // The path is explicit so that the file also resolves where this module is

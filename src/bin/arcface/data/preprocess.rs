@@ -3,6 +3,7 @@
 //! applied again by `eval` and `predict`.
 
 use super::Split;
+use crate::memory::try_vec;
 use crate::CliError;
 use arcface::{Checkpoint, Real};
 
@@ -23,29 +24,32 @@ pub struct Standardize {
 impl Standardize {
     /// Per-column mean and standard deviation of `s` (std 1 where a column
     /// is constant).
-    pub fn fit<T: Real>(s: &Split<T>) -> Self {
+    pub fn fit<T: Real>(s: &Split<T>) -> Result<Self, CliError> {
         let d = s.d;
         let n = s.len().max(1) as f64;
-        let mut mean = vec![0.0; d];
+        let mut mean = try_vec(d, "the standardisation")?;
+        mean.resize(d, 0.0);
         for row in s.x.chunks_exact(d) {
             for (m, v) in mean.iter_mut().zip(row) {
                 *m += v.to_f64();
             }
         }
         mean.iter_mut().for_each(|m| *m /= n);
-        let mut var = vec![0.0; d];
+        let mut var = try_vec(d, "the standardisation")?;
+        var.resize(d, 0.0);
         for row in s.x.chunks_exact(d) {
             for ((v2, v), m) in var.iter_mut().zip(row).zip(&mean) {
                 let t = v.to_f64() - m;
                 *v2 += t * t;
             }
         }
-        let std = var
-            .iter()
-            .map(|v| (v / n).sqrt())
-            .map(|s| if s > CONSTANT_COLUMN_STD { s } else { 1.0 })
-            .collect();
-        Self { mean, std }
+        // the standard deviations replace the variances in place
+        let mut std = var;
+        for v in std.iter_mut() {
+            let s = (*v / n).sqrt();
+            *v = if s > CONSTANT_COLUMN_STD { s } else { 1.0 };
+        }
+        Ok(Self { mean, std })
     }
 
     /// The transform stored in `ck` (read from `path`), if any.
@@ -77,13 +81,23 @@ impl Standardize {
         ck.set_extra(STD_KEY, json(&self.std));
     }
 
-    /// Applies the transform to `s`, whose features came from `path`.
-    pub fn apply<T: Real>(&self, s: &mut Split<T>, path: &str) -> Result<(), CliError> {
+    /// Applies the transform to `s`, whose features came from `path`; the
+    /// transform came from the checkpoint `from` (else it was fitted here).
+    pub fn apply<T: Real>(
+        &self,
+        s: &mut Split<T>,
+        path: &str,
+        from: Option<&str>,
+    ) -> Result<(), CliError> {
         if s.d != self.mean.len() {
+            let whose = match from {
+                Some(ck) => format!("the standardisation stored in {ck}"),
+                None => "the standardisation".into(),
+            };
             return Err(CliError::input(
                 path,
                 format!(
-                    "has {} feature columns, the checkpoint's standardisation has {}",
+                    "has {} feature columns, {whose} has {}",
                     s.d,
                     self.mean.len()
                 ),
@@ -109,22 +123,23 @@ mod tests {
             y: vec![0, 1],
             d: 2,
         };
-        let st = Standardize::fit(&s);
+        let st = Standardize::fit(&s).unwrap();
         assert_eq!(
             (st.mean.clone(), st.std.clone()),
             (vec![2.0, 5.0], vec![1.0, 1.0])
         );
-        st.apply(&mut s, "x").unwrap();
+        st.apply(&mut s, "x", None).unwrap();
         assert_eq!(s.x, vec![-1.0, 0.0, 1.0, 0.0]);
         let mut wide = Split {
             x: vec![0.0f64; 3],
             y: vec![0],
             d: 3,
         };
-        assert!(st
-            .apply(&mut wide, "w.npy")
-            .unwrap_err()
-            .to_string()
-            .contains("3 feature columns"));
+        assert_eq!(
+            st.apply(&mut wide, "w.npy", Some("h.safetensors"))
+                .unwrap_err()
+                .to_string(),
+            "w.npy: has 3 feature columns, the standardisation stored in h.safetensors has 2"
+        );
     }
 }

@@ -2,20 +2,38 @@
 //! fixed test split).
 
 use super::Split;
+use crate::memory::try_vec;
+use crate::CliError;
 use arcface::SplitMix64;
 use std::collections::BTreeMap;
 
 /// A stratified split: about `fraction` of each class (rounded) goes to the
 /// second part, chosen by a shuffle seeded with `seed`; both parts keep the
-/// original order.
-pub fn stratified<T: Copy>(all: &Split<T>, fraction: f64, seed: u64) -> (Split<T>, Split<T>) {
+/// original order. The first part is `all` compacted in place, so the split
+/// costs only the second part's memory.
+pub fn stratified<T: Copy>(
+    mut all: Split<T>,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Split<T>, Split<T>), CliError> {
     let d = all.d;
-    let mut by_class: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    let n = all.y.len();
+    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+    for &l in &all.y {
+        *counts.entry(l).or_default() += 1;
+    }
+    let mut by_class = BTreeMap::new();
+    for (&l, &k) in &counts {
+        by_class.insert(l, try_vec::<usize>(k, "the hold-out split")?);
+    }
     for (i, &l) in all.y.iter().enumerate() {
-        by_class.entry(l).or_default().push(i);
+        if let Some(v) = by_class.get_mut(&l) {
+            v.push(i);
+        }
     }
     let mut rng = SplitMix64::new(seed);
-    let mut held = vec![false; all.y.len()];
+    let mut held = try_vec(n, "the hold-out split")?;
+    held.resize(n, false);
     for idx in by_class.values_mut() {
         rng.shuffle(idx);
         let k = (idx.len() as f64 * fraction).round() as usize;
@@ -23,13 +41,24 @@ pub fn stratified<T: Copy>(all: &Split<T>, fraction: f64, seed: u64) -> (Split<T
             held[i] = true;
         }
     }
-    let (mut a, mut b) = (Split::empty(d), Split::empty(d));
+    let n_held = held.iter().filter(|&&h| h).count();
+    let mut b = Split::empty(d);
+    b.x = try_vec(n_held * d, "the hold-out split")?;
+    b.y = try_vec(n_held, "the hold-out split")?;
+    let mut kept = 0;
     for (i, &h) in held.iter().enumerate() {
-        let s = if h { &mut b } else { &mut a };
-        s.x.extend_from_slice(&all.x[i * d..(i + 1) * d]);
-        s.y.push(all.y[i]);
+        if h {
+            b.x.extend_from_slice(&all.x[i * d..(i + 1) * d]);
+            b.y.push(all.y[i]);
+        } else {
+            all.x.copy_within(i * d..(i + 1) * d, kept * d);
+            all.y[kept] = all.y[i];
+            kept += 1;
+        }
     }
-    (a, b)
+    all.x.truncate(kept * d);
+    all.y.truncate(kept);
+    Ok((all, b))
 }
 
 #[cfg(test)]
@@ -44,13 +73,13 @@ mod tests {
             y,
             d: 1,
         };
-        let (a, b) = stratified(&all, 0.2, 7);
+        let (a, b) = stratified(all.clone(), 0.2, 7).unwrap();
         assert_eq!((a.len(), b.len()), (32, 8));
         for c in 0..4 {
             assert_eq!(b.y.iter().filter(|&&l| l == c).count(), 2);
         }
         assert!(a.x.windows(2).all(|w| w[0] < w[1]) && b.x.windows(2).all(|w| w[0] < w[1]));
-        let (a2, _) = stratified(&all, 0.2, 7);
+        let (a2, _) = stratified(all, 0.2, 7).unwrap();
         assert_eq!(a.x, a2.x);
     }
 }

@@ -48,8 +48,12 @@ pub fn rate(samples: usize, seconds: f64) -> f64 {
     samples as f64 / seconds.max(1e-9)
 }
 
-/// A probability for people and parsers: rounded to 7 decimals (6 in
-/// scientific notation below 10⁻⁴), `null` when not finite.
+/// Significant digits of a probability (f32 carries about seven).
+const PROBABILITY_DIGITS: i32 = 7;
+
+/// A probability for people and parsers: rounded to 7 significant digits,
+/// in positional notation from 10⁻⁴ (`0.0001234568`) and scientific below
+/// (`1.234568e-5`), trailing zeros dropped; `null` when not finite.
 pub fn probability(x: f64) -> String {
     if !x.is_finite() {
         return "null".into();
@@ -58,11 +62,17 @@ pub fn probability(x: f64) -> String {
         return "0".into();
     }
     if (1e-4..1e6).contains(&x.abs()) {
-        let s = format!("{x:.7}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
+        // decimals that leave PROBABILITY_DIGITS significant digits
+        let decimals = (PROBABILITY_DIGITS - 1 - x.abs().log10().floor() as i32).max(0) as usize;
+        let s = format!("{x:.decimals$}");
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &s
+        };
         return s.to_string();
     }
-    format!("{x:.6e}")
+    format!("{:.*e}", (PROBABILITY_DIGITS - 1) as usize, x)
 }
 
 /// The head in one line: `K 1, scale 64, margin 0.2, CrossEntropyLoss`.
@@ -129,10 +139,14 @@ mod tests {
     }
 
     #[test]
-    fn probabilities_keep_seven_decimals() {
+    fn probabilities_keep_seven_significant_digits() {
         assert_eq!(probability(0.123456789), "0.1234568");
+        assert_eq!(probability(0.00123456789), "0.001234568");
+        assert_eq!(probability(0.000123456789), "0.0001234568");
+        assert_eq!(probability(0.0999999999), "0.1");
         assert_eq!(probability(0.5), "0.5");
         assert_eq!(probability(1.0), "1");
+        assert_eq!(probability(10.0), "10");
         assert_eq!(probability(0.0), "0");
         assert_eq!(probability(1.5e-5), "1.500000e-5");
         assert_eq!(probability(f64::NAN), "null");

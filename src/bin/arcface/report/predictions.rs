@@ -1,8 +1,10 @@
 //! `predict`'s output: per sample, the top-k labels and softmax scores, as
 //! a JSON array (one object per line) or as CSV. Scores are rounded by
-//! [`super::probability`] in both.
+//! [`super::probability`] in both. The text grows by fallible reservations:
+//! its size is the number of samples times `--top-k`.
 
 use serde::Serialize;
+use std::collections::TryReserveError;
 
 /// The output formats of `predict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +50,16 @@ impl Writer {
     }
 
     /// Adds the next sample's (label, score) pairs, best first.
-    pub fn row(&mut self, top: &[(usize, f64)]) {
+    pub fn row(&mut self, top: &[(usize, f64)]) -> Result<(), TryReserveError> {
         let i = self.rows;
+        let mut line = String::new();
         match self.format {
             Format::Csv => {
-                self.out.push_str(&i.to_string());
+                line.push_str(&i.to_string());
                 for (c, s) in top {
-                    self.out
-                        .push_str(&format!(",{c},{}", super::probability(*s)));
+                    line.push_str(&format!(",{c},{}", super::probability(*s)));
                 }
-                self.out.push('\n');
+                line.push('\n');
             }
             Format::Json => {
                 let labels: Vec<usize> = top.iter().map(|p| p.0).collect();
@@ -71,22 +73,26 @@ impl Writer {
                     labels: &labels,
                     scores: &scores,
                 };
-                self.out.push_str(if i == 0 { "\n" } else { ",\n" });
-                self.out.push_str(
+                line.push_str(if i == 0 { "\n" } else { ",\n" });
+                line.push_str(
                     &serde_json::to_string(&row)
                         .unwrap_or_else(|e| unreachable!("JSON of a plain struct: {e}")),
                 );
             }
         }
+        self.out.try_reserve(line.len())?;
+        self.out.push_str(&line);
         self.rows += 1;
+        Ok(())
     }
 
     /// The finished output.
-    pub fn finish(mut self) -> String {
+    pub fn finish(mut self) -> Result<String, TryReserveError> {
         if self.format == Format::Json {
+            self.out.try_reserve(3)?;
             self.out.push_str("\n]\n");
         }
-        self.out
+        Ok(self.out)
     }
 }
 
@@ -97,16 +103,19 @@ mod tests {
     #[test]
     fn json_has_one_object_per_line_and_csv_a_header() {
         let mut w = Writer::new(Format::Json, 2);
-        w.row(&[(3, 0.75), (1, 0.125)]);
-        w.row(&[(0, 1.0), (2, 0.25)]);
+        w.row(&[(3, 0.75), (1, 0.125)]).unwrap();
+        w.row(&[(0, 1.0), (2, 0.25)]).unwrap();
         assert_eq!(
-            w.finish(),
+            w.finish().unwrap(),
             "[\n{\"sample\":0,\"labels\":[3,1],\"scores\":[0.75,0.125]},\n\
              {\"sample\":1,\"labels\":[0,2],\"scores\":[1.0,0.25]}\n]\n"
         );
         let mut w = Writer::new(Format::Csv, 1);
-        w.row(&[(3, 0.123456789)]);
-        assert_eq!(w.finish(), "sample,label_1,score_1\n0,3,0.1234568\n");
+        w.row(&[(3, 0.123456789)]).unwrap();
+        assert_eq!(
+            w.finish().unwrap(),
+            "sample,label_1,score_1\n0,3,0.1234568\n"
+        );
     }
 
     #[test]
@@ -114,10 +123,10 @@ mod tests {
         let scores = [0.123456789, 1.2345678e-5, 3.0e-12, f64::NAN];
         let (mut j, mut c) = (Writer::new(Format::Json, 4), Writer::new(Format::Csv, 4));
         let top: Vec<(usize, f64)> = scores.iter().map(|&s| (0, s)).collect();
-        j.row(&top);
-        c.row(&top);
-        let v: serde_json::Value = serde_json::from_str(&j.finish()).unwrap();
-        let csv = c.finish();
+        j.row(&top).unwrap();
+        c.row(&top).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&j.finish().unwrap()).unwrap();
+        let csv = c.finish().unwrap();
         let cells: Vec<&str> = csv
             .lines()
             .nth(1)

@@ -1,0 +1,215 @@
+//! The memory the library will allocate for what a command asks of it,
+//! estimated from the shapes before anything is built, so that a head or a
+//! batch that would not fit is refused with its size (see
+//! [`crate::memory`]). The figures follow the library's buffers: the head
+//! (weights and per-row norms, per-class margins), the workspace of a batch
+//! (normalised features, the N×C·K products, the weight gradient when it
+//! trains, the arg-max sub-centres for K > 1, per-thread partial results),
+//! the optimiser's state, the logits of an evaluation batch, and the copies
+//! a checkpoint takes while it is written.
+
+use crate::memory::Need;
+use arcface::{EpochInfo, HeadConfig, OptimizerConfig, Real, TrainConfig, WeightDtype};
+
+/// The samples the library's evaluation runs at once during `fit` at the
+/// least (its evaluator takes the larger of this and the batch size).
+const FIT_EVAL_MIN_BATCH: usize = 256;
+
+/// Per-sample vectors of a workspace (norms, losses and the class pass's
+/// state, one element each).
+const PER_SAMPLE_VECTORS: u128 = 12;
+
+/// Bytes per class of the margins and their precomputed constants.
+const PER_CLASS_BYTES: usize = 64;
+
+/// A head's shape: C, K, D and the size of its element type.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    c: u128,
+    k: u128,
+    d: u128,
+    t: usize,
+}
+
+impl Shape {
+    /// The shape of `cfg` in `T`.
+    pub fn of<T: Real>(cfg: &HeadConfig) -> Self {
+        Shape {
+            c: cfg.num_classes as u128,
+            k: cfg.num_subcenters as u128,
+            d: cfg.in_channels as u128,
+            t: std::mem::size_of::<T>(),
+        }
+    }
+
+    fn rows(&self) -> u128 {
+        self.c * self.k
+    }
+
+    fn weights(&self) -> u128 {
+        self.rows() * self.d
+    }
+
+    /// `a head of C = 10 classes × K = 3 sub-centres × D = 64 in f32`.
+    pub fn describe(&self, dtype: &str) -> String {
+        format!(
+            "a head of C = {} classes × K = {} sub-centres × D = {} in {dtype}",
+            self.c, self.k, self.d
+        )
+    }
+}
+
+/// The head itself: weights, three per-row vectors, per-class margins.
+pub fn head(s: Shape) -> Need {
+    let mut n = Need::new();
+    n.add("weights", s.weights(), s.t)
+        .add("weights", 3 * s.rows(), s.t)
+        .add("margins", s.c, PER_CLASS_BYTES);
+    n
+}
+
+/// The weights decoded from a checkpoint and their copy, alive while a
+/// head is built from it.
+pub fn decoding(s: Shape) -> Need {
+    let mut n = Need::new();
+    n.add("weights being decoded", 2 * s.weights(), s.t);
+    n
+}
+
+/// The workspace of batches of `cap` samples on `threads` threads, with
+/// the weight gradient when `grads`.
+pub fn workspace(s: Shape, cap: usize, threads: usize, grads: bool) -> Need {
+    let (b, th) = (cap.max(1) as u128, threads.clamp(1, 256) as u128);
+    let mut n = Need::new();
+    if grads {
+        n.add("gradient", s.weights(), s.t);
+    }
+    n.add("batch products", b * s.rows(), s.t)
+        .add("batch features", b * (2 * s.d + PER_SAMPLE_VECTORS), s.t)
+        .add("per-thread buffers", th * b * (s.d + 4), s.t)
+        .add("per-class lists", 2 * s.c + 1 + b, 4);
+    if s.k > 1 {
+        n.add("sub-centre arg-max", s.c * b, s.t);
+    }
+    n
+}
+
+/// An evaluation pass over batches of `cap` samples: a workspace with
+/// gradient (as the library's evaluator builds it) and the batch's logits.
+pub fn evaluation(s: Shape, cap: usize, threads: usize) -> Need {
+    let mut n = workspace(s, cap, threads, true);
+    n.add("logits", cap.max(1) as u128 * s.c, s.t);
+    n
+}
+
+/// Prediction over chunks of `cap` samples, `top_k` kept per sample.
+pub fn prediction(s: Shape, cap: usize, threads: usize, top_k: usize) -> Need {
+    let mut n = workspace(s, cap, threads, false);
+    let b = cap.max(1) as u128;
+    n.add("logits", b * s.c, s.t)
+        .add("top-k lists", b * top_k as u128, 8 + s.t);
+    n
+}
+
+/// What `train` adds to the loaded data: the head, the optimiser's state,
+/// the trainer's buffers and its record of every epoch, then the largest of the evaluation during `fit`
+/// (with `n_val` held-out samples), the final evaluation (batches of
+/// `eval_batch`) and the checkpoint and optimiser-state files being written.
+pub fn training(
+    s: Shape,
+    t: &TrainConfig,
+    (n_train, n_val): (usize, usize),
+    eval_batch: usize,
+    threads: usize,
+    out: Option<(WeightDtype, bool)>,
+) -> Need {
+    let cap = t.batch_size.min(n_train).max(1);
+    let states = state_count(&t.optimizer);
+    let mut n = head(s);
+    n.add("optimiser state", states * s.weights(), s.t)
+        .merge(&workspace(s, cap, threads, true))
+        .add("batch features", cap as u128 * s.d, s.t)
+        .add("shuffle order", n_train as u128, 8)
+        .add(
+            "epoch history",
+            t.epochs as u128,
+            std::mem::size_of::<EpochInfo>(),
+        );
+    if t.train_accuracy {
+        n.add("logits", cap as u128 * s.c, s.t);
+    }
+    if t.adaptive_margins.is_some() {
+        n.add("margins", s.c, 3 * 8);
+    }
+    let fit_eval = (n_val > 0).then(|| {
+        let b = t.batch_size.max(FIT_EVAL_MIN_BATCH).min(n_val);
+        evaluation(s, b, threads)
+    });
+    let final_eval = evaluation(s, eval_batch.min(n_train), threads);
+    let writing = out.map(|(dtype, optimiser)| {
+        let mut w = Need::new();
+        w.add("checkpoint being written", 2 * s.weights(), dtype.size());
+        if optimiser {
+            w.add("checkpoint being written", 2 * states * s.weights(), s.t);
+        }
+        w
+    });
+    let largest = [fit_eval, Some(final_eval), writing]
+        .into_iter()
+        .flatten()
+        .max_by_key(Need::total);
+    if let Some(phase) = largest {
+        n.merge(&phase);
+    }
+    n
+}
+
+fn state_count(o: &OptimizerConfig) -> u128 {
+    o.state_names().len() as u128
+}
+
+/// The hint of an error about a head too large: what would shrink it.
+pub fn hint<T: Real>(batch_flag: bool) -> String {
+    let mut h = String::new();
+    if T::NAME == "f64" {
+        h.push_str("; --dtype f32 would halve it");
+    }
+    if batch_flag {
+        h.push_str("; a smaller --batch-size shrinks the per-batch buffers");
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_head_needs_little_and_a_billion_classes_need_terabytes() {
+        let t = TrainConfig::default();
+        let small = Shape::of::<f32>(&HeadConfig::new(10, 64));
+        let n = training(
+            small,
+            &t,
+            (1438, 359),
+            128,
+            2,
+            Some((WeightDtype::F32, false)),
+        );
+        assert!(n.total() < 8 << 20, "{}", n.describe());
+        let huge = Shape::of::<f32>(&HeadConfig::new(1_000_000_000, 64));
+        let n = training(huge, &t, (1438, 359), 128, 2, None);
+        // weights, gradient, momentum, and the gradient of an evaluator
+        assert!(n.total() > 4 * 256_000_000_000, "{}", n.describe());
+        assert!(n.describe().contains(" TiB ("), "{}", n.describe());
+    }
+
+    #[test]
+    fn sub_centres_and_batches_scale_the_workspace() {
+        let k3 = Shape::of::<f32>(&HeadConfig::new(100_000, 128).with_subcenters(3));
+        let big = evaluation(k3, 1024, 1).total();
+        let small = evaluation(k3, 8, 1).total();
+        // 1024 × 300k products, 1024 × 100k logits and arg-max sub-centres
+        assert!(big > 2 << 30 && small < 200 << 20, "{big} {small}");
+    }
+}
