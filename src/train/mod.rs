@@ -67,6 +67,24 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The held-out evaluation during [`Trainer::fit`] runs in batches of
+    /// at least this many samples (more per dispatch is faster, and the
+    /// evaluation keeps no gradient).
+    pub const MIN_EVAL_BATCH: usize = 256;
+
+    /// The batch size of the held-out evaluation during [`Trainer::fit`]
+    /// over `n_val` samples: the training batch size, at least
+    /// [`Self::MIN_EVAL_BATCH`], at most `n_val`.
+    ///
+    /// ```
+    /// let cfg = arcface::TrainConfig { batch_size: 64, ..Default::default() };
+    /// assert_eq!(cfg.eval_batch(10_000), 256);
+    /// assert_eq!(cfg.eval_batch(100), 100);
+    /// ```
+    pub fn eval_batch(&self, n_val: usize) -> usize {
+        self.batch_size.max(Self::MIN_EVAL_BATCH).min(n_val)
+    }
+
     /// Steps in an epoch over `n` samples.
     fn steps_per_epoch(&self, n: usize) -> usize {
         if self.drop_last {

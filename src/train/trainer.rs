@@ -178,7 +178,7 @@ impl<T: Real> Trainer<T> {
         let steps_per_epoch = self.prepare(&train, val.as_ref())?;
         let mut held_out = match val {
             Some(v) => {
-                let batch = self.cfg.batch_size.max(MIN_EVAL_BATCH).min(v.len());
+                let batch = self.cfg.eval_batch(v.len());
                 Some((Evaluator::new(&self.head, batch)?, v))
             }
             None => None,
@@ -191,7 +191,8 @@ impl<T: Real> Trainer<T> {
             global_step: 0,
         };
         let mut report = TrainReport {
-            history: Vec::with_capacity(epochs),
+            // grown per epoch: `epochs` comes from the caller
+            history: Vec::new(),
             steps: 0,
             samples: 0,
             seconds: 0.0,
@@ -443,10 +444,6 @@ impl<T: Real> Trainer<T> {
         })
     }
 }
-
-/// The smallest chunk the held-out evaluation runs in: without a backward
-/// pass it can afford larger chunks than the training batch.
-const MIN_EVAL_BATCH: usize = 256;
 
 /// What the steps of one [`Trainer::fit`] call share.
 struct Run {

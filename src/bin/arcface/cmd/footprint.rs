@@ -9,25 +9,22 @@
 //! a checkpoint takes while it is written.
 
 use crate::memory::Need;
-use arcface::{EpochInfo, HeadConfig, OptimizerConfig, Real, TrainConfig, WeightDtype};
+use arcface::{
+    ArcFaceHead, EpochInfo, HeadConfig, Optimizer, OptimizerConfig, Real, TrainConfig, WeightDtype,
+    Workspace,
+};
 
-/// The samples the library's evaluation runs at once during `fit` at the
-/// least (its evaluator takes the larger of this and the batch size).
-const FIT_EVAL_MIN_BATCH: usize = 256;
-
-/// Per-sample vectors of a workspace (norms, losses and the class pass's
-/// state, one element each).
-const PER_SAMPLE_VECTORS: u128 = 12;
-
-/// Bytes per class of the margins and their precomputed constants.
-const PER_CLASS_BYTES: usize = 64;
-
-/// A head's shape: C, K, D and the size of its element type.
-#[derive(Debug, Clone, Copy)]
+/// A head's shape: C, K, D and its element type, with the library's own
+/// estimates of what the head and its buffers hold.
+#[derive(Debug, Clone)]
 pub struct Shape {
+    /// C, K and D (margins and loss as the defaults: they do not change the
+    /// size of anything the estimates count beyond C numbers).
+    cfg: HeadConfig,
     c: u128,
     k: u128,
     d: u128,
+    /// Bytes of the element type.
     t: usize,
 }
 
@@ -35,6 +32,8 @@ impl Shape {
     /// The shape of `cfg` in `T`.
     pub fn of<T: Real>(cfg: &HeadConfig) -> Self {
         Shape {
+            cfg: HeadConfig::new(cfg.num_classes, cfg.in_channels)
+                .with_subcenters(cfg.num_subcenters),
             c: cfg.num_classes as u128,
             k: cfg.num_subcenters as u128,
             d: cfg.in_channels as u128,
@@ -42,12 +41,12 @@ impl Shape {
         }
     }
 
-    fn rows(&self) -> u128 {
-        self.c * self.k
+    fn weights(&self) -> u128 {
+        self.c * self.k * self.d
     }
 
-    fn weights(&self) -> u128 {
-        self.rows() * self.d
+    fn f64(&self) -> bool {
+        self.t == std::mem::size_of::<f64>()
     }
 
     /// `a head of C = 10 classes × K = 3 sub-centres × D = 64 in f32`.
@@ -59,51 +58,57 @@ impl Shape {
     }
 }
 
-/// The head itself: weights, three per-row vectors, per-class margins.
-pub fn head(s: Shape) -> Need {
+/// The head itself ([`ArcFaceHead::bytes_needed`]).
+pub fn head(s: &Shape) -> Need {
+    let bytes = if s.f64() {
+        ArcFaceHead::<f64>::bytes_needed(&s.cfg)
+    } else {
+        ArcFaceHead::<f32>::bytes_needed(&s.cfg)
+    };
     let mut n = Need::new();
-    n.add("weights", s.weights(), s.t)
-        .add("weights", 3 * s.rows(), s.t)
-        .add("margins", s.c, PER_CLASS_BYTES);
+    n.add("head", bytes, 1);
     n
 }
 
 /// The weights decoded from a checkpoint and their copy, alive while a
 /// head is built from it.
-pub fn decoding(s: Shape) -> Need {
+pub fn decoding(s: &Shape) -> Need {
     let mut n = Need::new();
     n.add("weights being decoded", 2 * s.weights(), s.t);
     n
 }
 
 /// The workspace of batches of `cap` samples on `threads` threads, with
-/// the weight gradient when `grads`.
-pub fn workspace(s: Shape, cap: usize, threads: usize, grads: bool) -> Need {
-    let (b, th) = (cap.max(1) as u128, threads.clamp(1, 256) as u128);
+/// the weight gradient when `grads` ([`Workspace::bytes_needed`]).
+pub fn workspace(s: &Shape, cap: usize, threads: usize, grads: bool) -> Need {
+    let bytes = if s.f64() {
+        Workspace::<f64>::bytes_needed(&s.cfg, cap, threads, grads)
+    } else {
+        Workspace::<f32>::bytes_needed(&s.cfg, cap, threads, grads)
+    };
     let mut n = Need::new();
-    if grads {
-        n.add("gradient", s.weights(), s.t);
-    }
-    n.add("batch products", b * s.rows(), s.t)
-        .add("batch features", b * (2 * s.d + PER_SAMPLE_VECTORS), s.t)
-        .add("per-thread buffers", th * b * (s.d + 4), s.t)
-        .add("per-class lists", 2 * s.c + 1 + b, 4);
-    if s.k > 1 {
-        n.add("sub-centre arg-max", s.c * b, s.t);
-    }
+    n.add(
+        if grads {
+            "training workspace"
+        } else {
+            "workspace"
+        },
+        bytes,
+        1,
+    );
     n
 }
 
-/// An evaluation pass over batches of `cap` samples: a workspace with
-/// gradient (as the library's evaluator builds it) and the batch's logits.
-pub fn evaluation(s: Shape, cap: usize, threads: usize) -> Need {
-    let mut n = workspace(s, cap, threads, true);
+/// An evaluation pass over batches of `cap` samples, as the library's
+/// evaluator runs it: an inference workspace and the batch's logits.
+pub fn evaluation(s: &Shape, cap: usize, threads: usize) -> Need {
+    let mut n = workspace(s, cap, threads, false);
     n.add("logits", cap.max(1) as u128 * s.c, s.t);
     n
 }
 
 /// Prediction over chunks of `cap` samples, `top_k` kept per sample.
-pub fn prediction(s: Shape, cap: usize, threads: usize, top_k: usize) -> Need {
+pub fn prediction(s: &Shape, cap: usize, threads: usize, top_k: usize) -> Need {
     let mut n = workspace(s, cap, threads, false);
     let b = cap.max(1) as u128;
     n.add("logits", b * s.c, s.t)
@@ -116,7 +121,7 @@ pub fn prediction(s: Shape, cap: usize, threads: usize, top_k: usize) -> Need {
 /// (with `n_val` held-out samples), the final evaluation (batches of
 /// `eval_batch`) and the checkpoint and optimiser-state files being written.
 pub fn training(
-    s: Shape,
+    s: &Shape,
     t: &TrainConfig,
     (n_train, n_val): (usize, usize),
     eval_batch: usize,
@@ -125,8 +130,13 @@ pub fn training(
 ) -> Need {
     let cap = t.batch_size.min(n_train).max(1);
     let states = state_count(&t.optimizer);
+    let opt = if s.f64() {
+        Optimizer::<f64>::bytes_needed(&t.optimizer, s.weights() as usize)
+    } else {
+        Optimizer::<f32>::bytes_needed(&t.optimizer, s.weights() as usize)
+    };
     let mut n = head(s);
-    n.add("optimiser state", states * s.weights(), s.t)
+    n.add("optimiser state", opt, 1)
         .merge(&workspace(s, cap, threads, true))
         .add("batch features", cap as u128 * s.d, s.t)
         .add("shuffle order", n_train as u128, 8)
@@ -141,10 +151,7 @@ pub fn training(
     if t.adaptive_margins.is_some() {
         n.add("margins", s.c, 3 * 8);
     }
-    let fit_eval = (n_val > 0).then(|| {
-        let b = t.batch_size.max(FIT_EVAL_MIN_BATCH).min(n_val);
-        evaluation(s, b, threads)
-    });
+    let fit_eval = (n_val > 0).then(|| evaluation(s, t.eval_batch(n_val), threads));
     let final_eval = evaluation(s, eval_batch.min(n_train), threads);
     let writing = out.map(|(dtype, optimiser)| {
         let mut w = Need::new();
@@ -189,7 +196,7 @@ mod tests {
         let t = TrainConfig::default();
         let small = Shape::of::<f32>(&HeadConfig::new(10, 64));
         let n = training(
-            small,
+            &small,
             &t,
             (1438, 359),
             128,
@@ -198,8 +205,8 @@ mod tests {
         );
         assert!(n.total() < 8 << 20, "{}", n.describe());
         let huge = Shape::of::<f32>(&HeadConfig::new(1_000_000_000, 64));
-        let n = training(huge, &t, (1438, 359), 128, 2, None);
-        // weights, gradient, momentum, and the gradient of an evaluator
+        let n = training(&huge, &t, (1438, 359), 128, 2, None);
+        // weights, gradient, momentum, and the final evaluation's logits
         assert!(n.total() > 4 * 256_000_000_000, "{}", n.describe());
         assert!(n.describe().contains(" TiB ("), "{}", n.describe());
     }
@@ -207,9 +214,10 @@ mod tests {
     #[test]
     fn sub_centres_and_batches_scale_the_workspace() {
         let k3 = Shape::of::<f32>(&HeadConfig::new(100_000, 128).with_subcenters(3));
-        let big = evaluation(k3, 1024, 1).total();
-        let small = evaluation(k3, 8, 1).total();
+        let big = evaluation(&k3, 1024, 1).total();
+        let small = evaluation(&k3, 8, 1).total();
         // 1024 × 300k products, 1024 × 100k logits and arg-max sub-centres
-        assert!(big > 2 << 30 && small < 200 << 20, "{big} {small}");
+        let parts = 4 * (1024 * 300_000 + 1024 * 100_000 + 100_000 * 1024);
+        assert!(big > parts && small < 200 << 20, "{big} {small}");
     }
 }

@@ -72,8 +72,8 @@ pub fn head<T: Real>(
 /// machine's memory.
 fn check_head_memory<T: Real>(cfg: &HeadConfig, path: &str) -> Result<(), CliError> {
     let s = Shape::of::<T>(cfg);
-    let mut need = footprint::head(s);
-    need.merge(&footprint::decoding(s));
+    let mut need = footprint::head(&s);
+    need.merge(&footprint::decoding(&s));
     need.check(
         &format!("{path} holds {}, which", s.describe(T::NAME)),
         &footprint::hint::<T>(false),
@@ -84,11 +84,11 @@ fn check_head_memory<T: Real>(cfg: &HeadConfig, path: &str) -> Result<(), CliErr
 /// input's samples) fits beside the head.
 pub fn check_work<T: Real>(
     head: &ArcFaceHead<T>,
-    work: impl FnOnce(Shape) -> Need,
+    work: impl FnOnce(&Shape) -> Need,
 ) -> Result<(), CliError> {
     let s = Shape::of::<T>(head.config());
-    let mut need = footprint::head(s);
-    need.merge(&work(s));
+    let mut need = footprint::head(&s);
+    need.merge(&work(&s));
     need.check(
         &format!("running {}", s.describe(T::NAME)),
         &footprint::hint::<T>(true),

@@ -108,7 +108,7 @@ pub fn check_memory<T: Real>(
         .map(|_| (o.weight_dtype.unwrap_or_default(), o.save_optimizer));
     let n_val = data.val.as_ref().map_or(0, |v| v.len());
     let need = footprint::training(
-        shape,
+        &shape,
         &t,
         (data.train.len(), n_val),
         t.batch_size,
