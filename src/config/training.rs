@@ -208,6 +208,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             epochs: 20,
+            start_epoch: 0,
             batch_size: 128,
             lr: Sgd::DEFAULT_LR,
             optimizer: OptimizerConfig::default(),
@@ -233,6 +234,15 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         check_positive("epochs", self.epochs)?;
         check_positive("batch_size", self.batch_size)?;
+        if self.start_epoch >= self.epochs {
+            return Err(invalid(
+                "start_epoch",
+                format!(
+                    "is {}, but the run has only {} epochs: nothing is left to train",
+                    self.start_epoch, self.epochs
+                ),
+            ));
+        }
         if self.warmup_epochs > self.epochs {
             return Err(invalid(
                 "warmup_epochs",

@@ -36,8 +36,16 @@ use crate::optim::{LrSchedule, LrScheduler, OptimizerConfig};
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
-    /// Passes over the training set (≥ 1).
+    /// Passes over the training set (≥ 1), counting those before
+    /// `start_epoch`.
     pub epochs: usize,
+    /// Epochs already run (0 for a new run, less than `epochs`): a resumed
+    /// run trains epochs `start_epoch + 1 ..= epochs`, its schedule starts at
+    /// step `start_epoch × steps per epoch`, and a new trainer first draws
+    /// the `start_epoch` shuffles it skips, so that with the weights and
+    /// optimiser state saved after epoch `start_epoch` it continues exactly
+    /// as the uninterrupted run would have.
+    pub start_epoch: usize,
     /// Samples per step (≥ 1).
     pub batch_size: usize,
     /// Base learning rate.
@@ -85,8 +93,15 @@ impl TrainConfig {
         self.batch_size.max(Self::MIN_EVAL_BATCH).min(n_val)
     }
 
-    /// Steps in an epoch over `n` samples.
-    fn steps_per_epoch(&self, n: usize) -> usize {
+    /// Steps in an epoch over `n` samples (the last batch of an epoch is
+    /// smaller, or dropped with `drop_last`).
+    ///
+    /// ```
+    /// let cfg = arcface::TrainConfig { batch_size: 128, ..Default::default() };
+    /// assert_eq!(cfg.steps_per_epoch(1438), 12);
+    /// assert_eq!(arcface::TrainConfig { drop_last: true, ..cfg }.steps_per_epoch(1438), 11);
+    /// ```
+    pub fn steps_per_epoch(&self, n: usize) -> usize {
         if self.drop_last {
             n / self.batch_size
         } else {

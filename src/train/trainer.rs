@@ -51,6 +51,8 @@ pub struct Trainer<T: Real> {
     order: Vec<usize>,
     /// The shuffling stream, seeded once per trainer.
     rng: SplitMix64,
+    /// Shuffles drawn from `rng` so far: one per epoch run.
+    epochs_shuffled: usize,
 }
 
 impl<T: Real> Trainer<T> {
@@ -92,6 +94,7 @@ impl<T: Real> Trainer<T> {
             logits: Vec::new(),
             order: Vec::new(),
             rng: SplitMix64::new(cfg.seed),
+            epochs_shuffled: 0,
             head,
             opt,
             cfg,
@@ -188,7 +191,7 @@ impl<T: Real> Trainer<T> {
             sched: self.cfg.scheduler(steps_per_epoch),
             steps_per_epoch,
             start: Instant::now(),
-            global_step: 0,
+            global_step: self.cfg.start_epoch * steps_per_epoch,
         };
         let mut report = TrainReport {
             // grown per epoch: `epochs` comes from the caller
@@ -199,7 +202,12 @@ impl<T: Real> Trainer<T> {
             train_seconds: 0.0,
             stopped_early: false,
         };
-        for epoch in 1..=epochs {
+        // a resumed run draws the shuffles of the epochs it skips, as the
+        // uninterrupted run did (a trainer that already ran them has them)
+        for _ in self.epochs_shuffled..self.cfg.start_epoch {
+            self.reshuffle();
+        }
+        for epoch in self.cfg.start_epoch + 1..=epochs {
             let epoch_start = Instant::now();
             self.reshuffle();
             let tally = self.train_epoch(train, epoch, &mut run, &mut on_event)?;
@@ -270,6 +278,7 @@ impl<T: Real> Trainer<T> {
             *p = i;
         }
         self.rng.shuffle(&mut self.order);
+        self.epochs_shuffled += 1;
     }
 
     /// The steps of epoch `epoch`, each followed by an [`Event::Step`];

@@ -455,7 +455,6 @@ fn predict_prints_scores_to_seven_significant_digits() {
 /// `--resume` continues the learning-rate schedule of `--epochs` (the whole
 /// run's length) from the step the optimiser state records.
 #[test]
-#[ignore = "needs the library's Trainer to start its schedule at a given epoch"]
 fn resume_continues_the_learning_rate_schedule() {
     let dir = Dir::new("resume");
     let sched = [

@@ -171,6 +171,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig, CliError> {
     };
     let cfg = TrainConfig {
         epochs: t.epochs,
+        start_epoch: 0,
         batch_size: t.batch_size,
         lr: s.lr.unwrap_or(default_lr),
         optimizer,

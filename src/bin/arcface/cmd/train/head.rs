@@ -141,10 +141,16 @@ pub fn build<T: Real>(
 
 /// A fresh trainer, or (`--resume`) one that continues from the optimiser
 /// state saved beside the checkpoint.
+///
+/// A resumed run continues where the saved one stopped: the optimiser
+/// state records its steps, which give the epochs already run (with the
+/// same data and `--batch-size`), and `--epochs` counts the whole run, so
+/// the learning-rate schedule and the shuffles go on as if never stopped.
 pub fn trainer<T: Real>(
     head: ArcFaceHead<T>,
     tcfg: &TrainConfig,
     start: Option<&Start>,
+    n_train: usize,
 ) -> Result<Trainer<T>, CliError> {
     let Some(s) = start.filter(|s| s.resume) else {
         return Trainer::new(head, tcfg.clone()).map_err(|e| flag_error("train", e));
@@ -152,8 +158,28 @@ pub fn trainer<T: Real>(
     let opt_path = optimizer_path(&s.path);
     let opt = load_optimizer(&opt_path, &head)
         .map_err(|e| relabel(e, &opt_path.display().to_string()))?;
+    let per_epoch = tcfg.steps_per_epoch(n_train).max(1) as u64;
+    if opt.steps() % per_epoch != 0 {
+        return Err(CliError::Usage(format!(
+            "--resume: {} records {} steps, not a whole number of epochs of {per_epoch} steps \
+             ({n_train} samples in batches of {}); resume with the data and --batch-size of \
+             the run that saved it",
+            opt_path.display(),
+            opt.steps(),
+            tcfg.batch_size
+        )));
+    }
+    let done = usize::try_from(opt.steps() / per_epoch).unwrap_or(usize::MAX);
+    if done >= tcfg.epochs {
+        return Err(CliError::Usage(format!(
+            "--epochs {}: the run to resume has already trained {done} epochs; --epochs counts \
+             the whole run, so ask for more than {done}",
+            tcfg.epochs
+        )));
+    }
     let cfg = TrainConfig {
         optimizer: *opt.config(),
+        start_epoch: done,
         ..tcfg.clone()
     };
     Trainer::with_optimizer(head, cfg, opt).map_err(|e| flag_error("train", e))

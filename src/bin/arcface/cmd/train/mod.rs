@@ -35,7 +35,7 @@ fn train<T: Real>(a: &TrainArgs) -> Result<(), CliError> {
     head::check_memory(a, &plan, &tcfg, &data)?;
     let built = head::build::<T>(plan, start.as_ref(), tcfg.seed)?;
     let head_desc = report::describe_head(built.config(), tcfg.adaptive_margins.is_some());
-    let mut trainer = head::trainer(built, &tcfg, start.as_ref())?;
+    let mut trainer = head::trainer(built, &tcfg, start.as_ref(), data.train.len())?;
     let run = RunShape::new(&tcfg, &data, c);
     let opt_desc = report::describe_optimizer(trainer.config());
     let mut progress = Progress::new(a.output.quiet);
