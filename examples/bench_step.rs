@@ -419,14 +419,14 @@ fn gemm_floor(times: &mut Times, t: usize, step_ms: f64) -> f64 {
     let fwd_ms = median(&mut times.fwd);
     let mut floor = 0.0;
     let mut parts = [0.0; 3];
-    for j in 0..3 {
+    for (j, part) in parts.iter_mut().enumerate() {
         let s = median(&mut times.seq[j]);
-        parts[j] = if t > 1 {
+        *part = if t > 1 {
             s.min(median(&mut times.par[j]))
         } else {
             s
         };
-        floor += parts[j];
+        floor += *part;
     }
     eprintln!(
         "forward only (loss) {fwd_ms:.3} ms vs product X·Wᵀ {:.3} ms; backward {:.3} ms vs products {:.3} + {:.3} ms",
