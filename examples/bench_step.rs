@@ -167,166 +167,275 @@ fn time_ms(f: &mut dyn FnMut()) -> f64 {
 
 fn main() {
     let a = parse();
-    let (n, d, c, k, t) = (a.n, a.d, a.c, a.k, a.threads);
-    let ck = c * k;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(t)
+        .num_threads(a.threads)
         .build()
         .unwrap();
-    pool.install(|| {
-        let head = ArcFaceHead::<f32>::new(HeadConfig::new(c, d).with_subcenters(k), 1).unwrap();
-        let mut r = lcg(7);
-        let x: Vec<f32> = (0..n * d).map(|_| r()).collect();
-        let labels: Vec<i64> = (0..n).map(|i| ((i * 7919) % c) as i64).collect();
-        let mut ws = Workspace::new(&head, n);
-        let batch = Batch::new(&x, &labels);
+    pool.install(|| run(&a));
+}
 
-        // operands of the three plain products, row-major like the crate's
-        let w: Vec<f32> = head.weight().to_vec();
-        let g: Vec<f32> = (0..n * ck).map(|_| r() * 1e-3).collect();
-        let mut p = vec![0.0f32; n * ck];
-        let mut dx = vec![0.0f32; n * d];
-        let mut dw = vec![0.0f32; ck * d];
-        let mut probe = 0.0f32;
+/// Sets up the head, the batch and the plain products' operands, times them
+/// and prints the summary and the JSON line.
+fn run(a: &Args) {
+    let (n, d, c, k) = (a.n, a.d, a.c, a.k);
+    let ck = c * k;
+    let head = ArcFaceHead::<f32>::new(HeadConfig::new(c, d).with_subcenters(k), 1).unwrap();
+    let mut r = lcg(7);
+    let x: Vec<f32> = (0..n * d).map(|_| r()).collect();
+    let labels: Vec<i64> = (0..n).map(|i| ((i * 7919) % c) as i64).collect();
+    let ws = Workspace::new(&head, n);
+    let batch = Batch::new(&x, &labels);
+    let w: Vec<f32> = head.weight().to_vec();
+    let g: Vec<f32> = (0..n * ck).map(|_| r() * 1e-3).collect();
+    let prod = Products::new(&x, w, g, n, d, ck);
+    let mut bench = Bench {
+        head: &head,
+        batch,
+        ws,
+        prod,
+        threads: a.threads,
+    };
+    bench.warm_up();
+    // the process's peak so far: the step's workspace and the products'
+    // operands; the buffers of the stream and inference measurements
+    // below are not counted
+    let rss = peak_rss_mb();
+    let mut extra = Extras {
+        dw_copy: vec![0.0f32; ck * d],
+        ws_inf: Workspace::inference(&head, n),
+        logits: vec![0.0f32; n * c],
+        probe: 0.0,
+    };
+    let one = time_ms(&mut || {
+        head.forward_backward(&bench.batch, &mut bench.ws).unwrap();
+    });
+    let rounds = ((a.seconds * 1e3 / 2.5 / one.max(1e-3)) as usize).clamp(5, 2000);
+    let mut times = bench.interleaved_rounds(&mut extra, rounds);
+    bench.parallel_rounds(&mut times, rounds);
+    report(a, &mut times, rounds, extra.probe, rss);
+}
 
-        let mut prod = |which: usize, par: Par| {
-            match which {
-                0 => matmul(
-                    MatMut::from_row_major_slice_mut(&mut p, n, ck),
-                    Accum::Replace,
-                    MatRef::from_row_major_slice(&x, n, d),
-                    MatRef::from_row_major_slice(&w, ck, d).transpose(),
-                    1.0f32,
-                    par,
-                ),
-                1 => matmul(
-                    MatMut::from_row_major_slice_mut(&mut dx, n, d),
-                    Accum::Replace,
-                    MatRef::from_row_major_slice(&g, n, ck),
-                    MatRef::from_row_major_slice(&w, ck, d),
-                    1.0f32,
-                    par,
-                ),
-                _ => matmul(
-                    MatMut::from_row_major_slice_mut(&mut dw, ck, d),
-                    Accum::Replace,
-                    MatRef::from_row_major_slice(&g, n, ck).transpose(),
-                    MatRef::from_row_major_slice(&x, n, d),
-                    1.0f32,
-                    par,
-                ),
-            }
-        };
+/// The operands of the three plain products, row-major like the crate's.
+struct Products<'a> {
+    x: &'a [f32],
+    w: Vec<f32>,
+    g: Vec<f32>,
+    p: Vec<f32>,
+    dx: Vec<f32>,
+    dw: Vec<f32>,
+    n: usize,
+    d: usize,
+    ck: usize,
+}
 
-        // warm-up (faults pages in, lets faer size its buffers)
+impl<'a> Products<'a> {
+    fn new(x: &'a [f32], w: Vec<f32>, g: Vec<f32>, n: usize, d: usize, ck: usize) -> Self {
+        Products {
+            x,
+            w,
+            g,
+            p: vec![0.0f32; n * ck],
+            dx: vec![0.0f32; n * d],
+            dw: vec![0.0f32; ck * d],
+            n,
+            d,
+            ck,
+        }
+    }
+
+    /// Product `which`: 0 is P = X·Wᵀ, 1 is ∂X = G·W, 2 is ∂W = Gᵀ·X.
+    fn run(&mut self, which: usize, par: Par) {
+        let (n, d, ck) = (self.n, self.d, self.ck);
+        match which {
+            0 => matmul(
+                MatMut::from_row_major_slice_mut(&mut self.p, n, ck),
+                Accum::Replace,
+                MatRef::from_row_major_slice(self.x, n, d),
+                MatRef::from_row_major_slice(&self.w, ck, d).transpose(),
+                1.0f32,
+                par,
+            ),
+            1 => matmul(
+                MatMut::from_row_major_slice_mut(&mut self.dx, n, d),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&self.g, n, ck),
+                MatRef::from_row_major_slice(&self.w, ck, d),
+                1.0f32,
+                par,
+            ),
+            _ => matmul(
+                MatMut::from_row_major_slice_mut(&mut self.dw, ck, d),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&self.g, n, ck).transpose(),
+                MatRef::from_row_major_slice(self.x, n, d),
+                1.0f32,
+                par,
+            ),
+        }
+    }
+}
+
+/// What the timed rounds run: the step and the plain products.
+struct Bench<'a> {
+    head: &'a ArcFaceHead<f32>,
+    batch: Batch<'a, f32>,
+    ws: Workspace<f32>,
+    prod: Products<'a>,
+    threads: usize,
+}
+
+/// The buffers of the stream and inference measurements, allocated after
+/// the peak RSS is read.
+struct Extras {
+    dw_copy: Vec<f32>,
+    ws_inf: Workspace<f32>,
+    logits: Vec<f32>,
+    /// Sum of the read probes, printed so the reads are kept.
+    probe: f32,
+}
+
+/// Per-round times, ms.
+#[derive(Default)]
+struct Times {
+    step: Vec<f64>,
+    seq: [Vec<f64>; 3],
+    par: [Vec<f64>; 3],
+    bw: Vec<f64>,
+    cp: Vec<f64>,
+    inf: Vec<f64>,
+    fwd: Vec<f64>,
+}
+
+impl Bench<'_> {
+    /// Faults pages in and lets faer size its buffers.
+    fn warm_up(&mut self) {
+        let t = self.threads;
         for _ in 0..2 {
-            head.forward_backward(&batch, &mut ws).unwrap();
+            self.head
+                .forward_backward(&self.batch, &mut self.ws)
+                .unwrap();
             for j in 0..3 {
-                prod(j, Par::Seq);
+                self.prod.run(j, Par::Seq);
                 if t > 1 {
-                    prod(j, Par::rayon(t));
+                    self.prod.run(j, Par::rayon(t));
                 }
             }
         }
-        // the process's peak so far: the step's workspace and the products'
-        // operands; the buffers of the stream and inference measurements
-        // below are not counted
-        let rss = peak_rss_mb();
-        let mut dw_copy = vec![0.0f32; ck * d];
-        let mut ws_inf = Workspace::inference(&head, n);
-        let mut logits = vec![0.0f32; n * c];
-        let one = time_ms(&mut || {
-            head.forward_backward(&batch, &mut ws).unwrap();
-        });
-        let rounds = ((a.seconds * 1e3 / 2.5 / one.max(1e-3)) as usize).clamp(5, 2000);
+    }
 
-        let mut step = Vec::new();
-        let mut seq = [Vec::new(), Vec::new(), Vec::new()];
-        let mut par = [Vec::new(), Vec::new(), Vec::new()];
-        let mut bw = Vec::new();
-        let mut cp = Vec::new();
-        let mut inf = Vec::new();
-        let mut fwd = Vec::new();
+    /// `rounds` rounds of everything but the parallel products, interleaved.
+    fn interleaved_rounds(&mut self, extra: &mut Extras, rounds: usize) -> Times {
+        let mut times = Times::default();
+        let (head, batch) = (self.head, &self.batch);
         for _ in 0..rounds {
-            fwd.push(time_ms(&mut || {
-                head.loss(&batch, &mut ws).unwrap();
+            times.fwd.push(time_ms(&mut || {
+                head.loss(batch, &mut self.ws).unwrap();
             }));
-            step.push(time_ms(&mut || {
-                head.forward_backward(&batch, &mut ws).unwrap();
+            times.step.push(time_ms(&mut || {
+                head.forward_backward(batch, &mut self.ws).unwrap();
             }));
-            for (j, v) in seq.iter_mut().enumerate() {
-                v.push(time_ms(&mut || prod(j, Par::Seq)));
+            for (j, v) in times.seq.iter_mut().enumerate() {
+                v.push(time_ms(&mut || self.prod.run(j, Par::Seq)));
             }
-            bw.push(time_ms(&mut || probe += stream_sum(&w)));
-            cp.push(time_ms(&mut || stream_copy(&mut dw_copy, &w)));
-            inf.push(time_ms(&mut || {
-                head.logits_into(&x, &mut ws_inf, &mut logits).unwrap();
+            let w = &self.prod.w;
+            times.bw.push(time_ms(&mut || extra.probe += stream_sum(w)));
+            times
+                .cp
+                .push(time_ms(&mut || stream_copy(&mut extra.dw_copy, w)));
+            let x = self.prod.x;
+            times.inf.push(time_ms(&mut || {
+                head.logits_into(x, &mut extra.ws_inf, &mut extra.logits)
+                    .unwrap();
             }));
         }
-        // faer's parallel products in rounds of their own, each after its
-        // sequential twin as in the anchors' measurement: right after one,
-        // the pool's workers still spin, which slowed the sequential step
-        // timed next by 5-8 % at the small shapes. (Back to back, with the
-        // pool kept hot, faer's parallel products are faster at the smallest
-        // shapes than they are between other work.)
+        times
+    }
+
+    /// faer's parallel products in rounds of their own, each after its
+    /// sequential twin as in the anchors' measurement: right after one,
+    /// the pool's workers still spin, which slowed the sequential step
+    /// timed next by 5-8 % at the small shapes. (Back to back, with the
+    /// pool kept hot, faer's parallel products are faster at the smallest
+    /// shapes than they are between other work.)
+    fn parallel_rounds(&mut self, times: &mut Times, rounds: usize) {
+        let t = self.threads;
         if t > 1 {
             for _ in 0..rounds {
-                for (j, v) in par.iter_mut().enumerate() {
-                    prod(j, Par::Seq);
-                    v.push(time_ms(&mut || prod(j, Par::rayon(t))));
+                for (j, v) in times.par.iter_mut().enumerate() {
+                    self.prod.run(j, Par::Seq);
+                    v.push(time_ms(&mut || self.prod.run(j, Par::rayon(t))));
                 }
             }
         }
-        let step_ms = median(&mut step);
-        let fwd_ms = median(&mut fwd);
-        let mut floor = 0.0;
-        let mut parts = [0.0; 3];
-        for j in 0..3 {
-            let s = median(&mut seq[j]);
-            parts[j] = if t > 1 { s.min(median(&mut par[j])) } else { s };
-            floor += parts[j];
-        }
-        eprintln!(
-            "forward only (loss) {fwd_ms:.3} ms vs product X·Wᵀ {:.3} ms; backward {:.3} ms vs products {:.3} + {:.3} ms",
-            parts[0],
-            step_ms - fwd_ms,
-            parts[1],
-            parts[2]
-        );
-        let w_bytes = (ck * d * 4) as f64;
-        let stream_gbs = w_bytes / (median(&mut bw) * 1e-3) / 1e9;
-        // W-sized traffic of the step: the forward product reads W, the
-        // backward reads W, writes ∂W, and its row projection reads W and ∂W
-        let moved = ws_traffic(n, d, ck);
-        let mem_floor_ms = moved / (stream_gbs * 1e9) * 1e3;
-        // the same traffic as plain streams, reads at the read speed and
-        // writes at the speed of a copy (STREAM's copy: read W, write a
-        // W-sized buffer): reads R·W and writes X·W cost
-        // (R − X)·read + X·copy
-        let (reads, writes) = ws_reads_writes(n);
-        let (read_ms, copy_ms) = (median(&mut bw), median(&mut cp));
-        let rw_floor_ms = (reads - writes) * read_ms + writes * copy_ms;
-        let logits_ms = median(&mut inf);
-        let flops = 6.0 * (n * d * ck) as f64;
-        let fma_gflops = fma_peak_gflops();
-        let fma_floor_ms = flops / fma_gflops / 1e6;
-        println!(
-            "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms; as streams (read {read_ms:.3}, copy {copy_ms:.3} ms) {rw_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
-            step_ms / floor,
-            flops / step_ms / 1e6,
-            moved / 1e6
-        );
-        println!(
-            "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"rw_floor_ms\":{rw_floor_ms:.4},\"rw_ratio\":{:.3},\"read_ms\":{read_ms:.4},\"copy_ms\":{copy_ms:.4},\"logits_ms\":{logits_ms:.4},\"fma_gflops\":{fma_gflops:.1},\"fma_floor_ms\":{fma_floor_ms:.4},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
-            step_ms / floor,
-            flops / step_ms / 1e6,
-            moved as u64,
-            step_ms / mem_floor_ms,
-            step_ms / rw_floor_ms,
-            rss,
-            arcface::simd_level()
-        );
-    });
+    }
+}
+
+/// The medians and the floors derived from them; prints the summary line
+/// and the JSON line.
+fn report(a: &Args, times: &mut Times, rounds: usize, probe: f32, rss: f64) {
+    let (n, d, c, k, t) = (a.n, a.d, a.c, a.k, a.threads);
+    let ck = c * k;
+    let step_ms = median(&mut times.step);
+    let floor = gemm_floor(times, t, step_ms);
+    let w_bytes = (ck * d * 4) as f64;
+    let stream_gbs = w_bytes / (median(&mut times.bw) * 1e-3) / 1e9;
+    // W-sized traffic of the step: the forward product reads W, the
+    // backward reads W, writes ∂W, and its row projection reads W and ∂W
+    let moved = ws_traffic(n, d, ck);
+    let mem_floor_ms = moved / (stream_gbs * 1e9) * 1e3;
+    // the same traffic as plain streams, reads at the read speed and
+    // writes at the speed of a copy (STREAM's copy: read W, write a
+    // W-sized buffer): reads R·W and writes X·W cost
+    // (R − X)·read + X·copy
+    let (reads, writes) = ws_reads_writes(n);
+    let (read_ms, copy_ms) = (median(&mut times.bw), median(&mut times.cp));
+    let rw_floor_ms = (reads - writes) * read_ms + writes * copy_ms;
+    let logits_ms = median(&mut times.inf);
+    let flops = 6.0 * (n * d * ck) as f64;
+    let fma_gflops = fma_peak_gflops();
+    let fma_floor_ms = flops / fma_gflops / 1e6;
+    println!(
+        "step {step_ms:.3} ms  floor {floor:.3} ms  ratio {:.3}  {:.1} GFLOP/s  W traffic {:.1} MB at {stream_gbs:.1} GB/s = {mem_floor_ms:.3} ms; as streams (read {read_ms:.3}, copy {copy_ms:.3} ms) {rw_floor_ms:.3} ms  ({rounds} rounds, probe {probe:.1})",
+        step_ms / floor,
+        flops / step_ms / 1e6,
+        moved / 1e6
+    );
+    println!(
+        "{{\"n\":{n},\"d\":{d},\"c\":{c},\"k\":{k},\"threads\":{t},\"step_ms\":{step_ms:.4},\"gemm_floor_ms\":{floor:.4},\"ratio\":{:.4},\"gflops\":{:.2},\"weight_bytes_moved\":{},\"stream_gbs\":{stream_gbs:.2},\"mem_floor_ms\":{mem_floor_ms:.4},\"mem_ratio\":{:.3},\"rw_floor_ms\":{rw_floor_ms:.4},\"rw_ratio\":{:.3},\"read_ms\":{read_ms:.4},\"copy_ms\":{copy_ms:.4},\"logits_ms\":{logits_ms:.4},\"fma_gflops\":{fma_gflops:.1},\"fma_floor_ms\":{fma_floor_ms:.4},\"peak_rss_mb\":{:.1},\"simd\":\"{}\"}}",
+        step_ms / floor,
+        flops / step_ms / 1e6,
+        moved as u64,
+        step_ms / mem_floor_ms,
+        step_ms / rw_floor_ms,
+        rss,
+        arcface::simd_level()
+    );
+}
+
+/// The three products' floor: per product the median of one thread, or the
+/// better of that and `threads` threads; prints the forward and backward
+/// split against their products.
+fn gemm_floor(times: &mut Times, t: usize, step_ms: f64) -> f64 {
+    let fwd_ms = median(&mut times.fwd);
+    let mut floor = 0.0;
+    let mut parts = [0.0; 3];
+    for (j, part) in parts.iter_mut().enumerate() {
+        let s = median(&mut times.seq[j]);
+        *part = if t > 1 {
+            s.min(median(&mut times.par[j]))
+        } else {
+            s
+        };
+        floor += *part;
+    }
+    eprintln!(
+        "forward only (loss) {fwd_ms:.3} ms vs product X·Wᵀ {:.3} ms; backward {:.3} ms vs products {:.3} + {:.3} ms",
+        parts[0],
+        step_ms - fwd_ms,
+        parts[1],
+        parts[2]
+    );
+    floor
 }
 
 /// W-sized arrays one step reads and writes (see [`ws_traffic`]).

@@ -62,9 +62,17 @@ fn main() {
         }
     };
     let text = std::fs::read_to_string(input).expect("results file");
-    let rows: Vec<Row> = text
-        .lines()
-        .filter(|l| l.trim_start().starts_with('{'))
+    let rows = read_rows(&text);
+    std::fs::write(md_out, markdown(&rows)).expect("write table");
+    std::fs::write(svg_out, svg(&rows)).expect("write svg");
+    println!("wrote {svg_out} and {md_out} from {} results", rows.len());
+}
+
+/// The JSON lines of `text` (lines starting with `{`) as rows; the fields
+/// older results lack read as NaN.
+fn read_rows(text: &str) -> Vec<Row> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("{"))
         .map(|l| {
             let v: Value = serde_json::from_str(l).expect("JSON line");
             let u = |k: &str| v[k].as_u64().unwrap() as usize;
@@ -86,13 +94,28 @@ fn main() {
                 simd: v["simd"].as_str().unwrap_or("?").to_string(),
             }
         })
-        .collect();
+        .collect()
+}
 
-    // markdown table
+/// The markdown: the step table, the small batches' inference table, the
+/// table against the FMA peak and the SIMD level.
+fn markdown(rows: &[Row]) -> String {
     let mut md = String::new();
+    step_table(&mut md, rows);
+    inference_table(&mut md, rows);
+    fma_table(&mut md, rows);
+    if let Some(r) = rows.first() {
+        let _ = writeln!(md, "\nSIMD level: {}.", r.simd);
+    }
+    md
+}
+
+/// One line per result: the step against the three-product floor, the
+/// peers and the W-sized traffic.
+fn step_table(md: &mut String, rows: &[Row]) {
     md.push_str("| shape (N, D, C, K) | threads | step ms | 3-product floor ms | step / floor | GFLOP/s | vs torch eager | vs torch.compile | W traffic MB | all at read speed ms | reads + writes as streams ms | step / streams | peak RSS MB |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for r in &rows {
+    for r in rows {
         let (n, d, c, k) = r.shape;
         let (e, co) = match peer(r.shape, r.threads) {
             Some((e, c)) => (
@@ -121,7 +144,10 @@ fn main() {
             r.rss
         );
     }
-    // inference on small batches: one read of W
+}
+
+/// Inference on small batches against one read of W.
+fn inference_table(md: &mut String, rows: &[Row]) {
     let small: Vec<&Row> = rows.iter().filter(|r| r.shape.0 <= 16).collect();
     if !small.is_empty() {
         md.push_str("\nInference (`logits_into`, inference workspace) on the small batches, against one read of W:\n\n");
@@ -141,8 +167,11 @@ fn main() {
             );
         }
     }
-    // the FMA peak: how fast any step could be, and so the most any
-    // implementation could beat the peers by
+}
+
+/// The FMA peak: how fast any step could be, and so the most any
+/// implementation could beat the peers by.
+fn fma_table(md: &mut String, rows: &[Row]) {
     let peaked: Vec<&Row> = rows
         .iter()
         .filter(|r| r.fma_floor.is_finite() && peer(r.shape, r.threads).is_some())
@@ -166,13 +195,42 @@ fn main() {
             );
         }
     }
-    if let Some(r) = rows.first() {
-        let _ = writeln!(md, "\nSIMD level: {}.", r.simd);
-    }
-    std::fs::write(md_out, &md).expect("write table");
+}
 
-    // chart: one panel per thread count, log-scale bars per shape
-    let shapes: Vec<(usize, usize, usize, usize)> = {
+/// The bars of one shape group, in this order, with their colours.
+const SERIES: [(&str, &str); 4] = [
+    ("arcface step", "#1f77b4"),
+    ("three faer products (floor)", "#aec7e8"),
+    ("torch eager", "#d62728"),
+    ("torch.compile", "#ff9896"),
+];
+
+/// Panel width and height, left margin, and the space above and below each
+/// panel, px.
+const PW: f64 = 980.0;
+const PH: f64 = 330.0;
+const LEFT: f64 = 70.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 90.0;
+
+/// One panel's geometry: its bottom edge and the log-scale range in
+/// decades of ms shared by all panels.
+struct Panel {
+    base: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Panel {
+    /// The y of `ms` on the log scale.
+    fn y(&self, ms: f64) -> f64 {
+        self.base - (ms.log10() - self.lo) / (self.hi - self.lo) * PH
+    }
+}
+
+/// The chart: one panel per thread count, log-scale bars per shape.
+fn svg(rows: &[Row]) -> String {
+    let shapes: Vec<Shape> = {
         let mut v: Vec<_> = rows.iter().map(|r| r.shape).collect();
         v.dedup();
         v
@@ -183,21 +241,14 @@ fn main() {
         t.dedup();
         t
     };
-    let (pw, ph, left, top, bottom) = (980.0, 330.0, 70.0, 40.0, 90.0);
-    let height = threads.len() as f64 * (ph + top + bottom) + 40.0;
+    let height = threads.len() as f64 * (PH + TOP + BOTTOM) + 40.0;
     let mut svg = String::new();
     let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"#,
-        pw + left + 20.0
+        PW + LEFT + 20.0
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let series = [
-        ("arcface step", "#1f77b4"),
-        ("three faer products (floor)", "#aec7e8"),
-        ("torch eager", "#d62728"),
-        ("torch.compile", "#ff9896"),
-    ];
     let all: Vec<f64> = rows
         .iter()
         .flat_map(|r| [r.step, r.floor])
@@ -211,87 +262,115 @@ fn main() {
         .floor();
     let hi = all.iter().copied().fold(0.0f64, f64::max).log10().ceil();
     for (pi, &t) in threads.iter().enumerate() {
-        let y0 = 30.0 + pi as f64 * (ph + top + bottom);
+        let y0 = 30.0 + pi as f64 * (PH + TOP + BOTTOM);
         let _ = writeln!(
             svg,
-            r#"<text x="{left}" y="{}" font-size="15" font-weight="bold">Training step time, {t} thread{} (log scale, lower is better)</text>"#,
+            r#"<text x="{LEFT}" y="{}" font-size="15" font-weight="bold">Training step time, {t} thread{} (log scale, lower is better)</text>"#,
             y0 + 10.0,
             if t == 1 { "" } else { "s" }
         );
-        let base = y0 + top + ph;
-        let yof = |ms: f64| base - (ms.log10() - lo) / (hi - lo) * ph;
-        let mut e = lo;
-        while e <= hi {
-            let y = yof(10f64.powf(e));
-            let label = if e >= 3.0 {
-                format!("{} s", 10f64.powf(e - 3.0))
-            } else {
-                format!("{} ms", 10f64.powf(e))
-            };
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{label}</text>"##,
-                left + pw,
-                left - 6.0,
-                y + 4.0
-            );
-            e += 1.0;
-        }
-        let gw = pw / shapes.len() as f64;
+        let panel = Panel {
+            base: y0 + TOP + PH,
+            lo,
+            hi,
+        };
+        grid(&mut svg, &panel);
+        let gw = PW / shapes.len() as f64;
         for (si, &shape) in shapes.iter().enumerate() {
             let r = rows.iter().find(|r| r.shape == shape && r.threads == t);
-            let p = peer(shape, t);
-            let vals = [
-                r.map(|r| r.step),
-                r.map(|r| r.floor),
-                p.map(|p| p.0),
-                p.map(|p| p.1),
-            ];
-            let bw = gw * 0.8 / 4.0;
-            for (j, v) in vals.iter().enumerate() {
-                if let Some(v) = v {
-                    let x = left + si as f64 * gw + gw * 0.1 + j as f64 * bw;
-                    let y = yof(*v);
-                    let _ = writeln!(
-                        svg,
-                        r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {v:.3} ms</title></rect>"#,
-                        bw - 1.0,
-                        base - y,
-                        series[j].1,
-                        series[j].0
-                    );
-                }
-            }
-            let (n, d, c, k) = shape;
-            let cx = left + si as f64 * gw + gw / 2.0;
-            let _ = writeln!(
-                svg,
-                r#"<text x="{cx}" y="{}" text-anchor="middle">{n}×{d}</text><text x="{cx}" y="{}" text-anchor="middle">C={c} K={k}</text>"#,
-                base + 16.0,
-                base + 30.0
-            );
-            if let Some(r) = r {
-                let _ = writeln!(
-                    svg,
-                    r##"<text x="{cx}" y="{}" text-anchor="middle" fill="#1f77b4">{:.2}× floor</text>"##,
-                    base + 46.0,
-                    r.step / r.floor
-                );
-            }
+            let x0 = LEFT + si as f64 * gw;
+            shape_group(&mut svg, &panel, shape, t, r, x0, gw);
         }
-        for (j, (name, color)) in series.iter().enumerate() {
-            let x = left + j as f64 * 220.0;
-            let y = base + 66.0;
+        legend(&mut svg, panel.base);
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// A grid line and label per decade.
+fn grid(svg: &mut String, panel: &Panel) {
+    let mut e = panel.lo;
+    while e <= panel.hi {
+        let y = panel.y(10f64.powf(e));
+        let label = if e >= 3.0 {
+            format!("{} s", 10f64.powf(e - 3.0))
+        } else {
+            format!("{} ms", 10f64.powf(e))
+        };
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{label}</text>"##,
+            LEFT + PW,
+            LEFT - 6.0,
+            y + 4.0
+        );
+        e += 1.0;
+    }
+}
+
+/// One shape's bars (the result `r` of `t` threads if any, and the peers),
+/// its label and its step / floor, in the `gw` px from `x0`.
+fn shape_group(
+    svg: &mut String,
+    panel: &Panel,
+    shape: Shape,
+    t: usize,
+    r: Option<&Row>,
+    x0: f64,
+    gw: f64,
+) {
+    let base = panel.base;
+    let p = peer(shape, t);
+    let vals = [
+        r.map(|r| r.step),
+        r.map(|r| r.floor),
+        p.map(|p| p.0),
+        p.map(|p| p.1),
+    ];
+    let bw = gw * 0.8 / 4.0;
+    for (j, v) in vals.iter().enumerate() {
+        if let Some(v) = v {
+            let x = x0 + gw * 0.1 + j as f64 * bw;
+            let y = panel.y(*v);
             let _ = writeln!(
                 svg,
-                r#"<rect x="{x}" y="{}" width="12" height="12" fill="{color}"/><text x="{}" y="{}">{name}</text>"#,
-                y - 10.0,
-                x + 16.0,
-                y
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {v:.3} ms</title></rect>"#,
+                bw - 1.0,
+                base - y,
+                SERIES[j].1,
+                SERIES[j].0
             );
         }
     }
-    svg.push_str("</svg>\n");
-    std::fs::write(svg_out, svg).expect("write svg");
-    println!("wrote {svg_out} and {md_out} from {} results", rows.len());
+    let (n, d, c, k) = shape;
+    let cx = x0 + gw / 2.0;
+    let _ = writeln!(
+        svg,
+        r#"<text x="{cx}" y="{}" text-anchor="middle">{n}×{d}</text><text x="{cx}" y="{}" text-anchor="middle">C={c} K={k}</text>"#,
+        base + 16.0,
+        base + 30.0
+    );
+    if let Some(r) = r {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{cx}" y="{}" text-anchor="middle" fill="#1f77b4">{:.2}× floor</text>"##,
+            base + 46.0,
+            r.step / r.floor
+        );
+    }
+}
+
+/// The series' colours and names under a panel whose bottom edge is `base`.
+fn legend(svg: &mut String, base: f64) {
+    for (j, (name, color)) in SERIES.iter().enumerate() {
+        let x = LEFT + j as f64 * 220.0;
+        let y = base + 66.0;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{x}" y="{}" width="12" height="12" fill="{color}"/><text x="{}" y="{}">{name}</text>"#,
+            y - 10.0,
+            x + 16.0,
+            y
+        );
+    }
 }

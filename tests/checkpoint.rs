@@ -274,63 +274,76 @@ fn loads_what_pytorch_exports() {
     }
 }
 
-// A list of broken files, each with the words its error must contain;
-// hence its length.
 #[test]
 fn bad_files_are_clear_errors() {
+    bad_tensors_are_clear_errors();
+    bad_metadata_is_a_clear_error();
+    truncated_or_flipped_files_never_panic();
+}
+
+/// Reading `bytes` is a checkpoint error whose message contains `needle`.
+fn check_bad(bytes: &[u8], needle: &str) {
+    let e = Checkpoint::from_bytes(bytes).unwrap_err();
+    assert!(matches!(e, Error::Checkpoint { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains(needle),
+        "{e} should mention {needle:?}"
+    );
+}
+
+/// Files whose tensor is missing, of the wrong dtype or shape, or that are
+/// no safetensors file at all.
+fn bad_tensors_are_clear_errors() {
     let w = vec![0u8; 6 * 4 * 4];
-    let check = |bytes: &[u8], needle: &str| {
-        let e = Checkpoint::from_bytes(bytes).unwrap_err();
-        assert!(matches!(e, Error::Checkpoint { .. }), "{e:?}");
-        assert!(
-            e.to_string().contains(needle),
-            "{e} should mention {needle:?}"
-        );
-    };
-    check(
+    check_bad(
         &torch_file(&[("fc.weight", "F32", vec![6, 4], w.clone())], None),
         "has no tensor `head.norm_product.weight`",
     );
-    check(
+    check_bad(
         &torch_file(&[("fc.weight", "F32", vec![6, 4], w.clone())], None),
         "fc.weight",
     );
-    check(
+    check_bad(
         &torch_file(&[(WEIGHT_KEY, "I32", vec![6, 4], w.clone())], None),
         "dtype I32",
     );
-    check(
+    check_bad(
         &torch_file(&[(WEIGHT_KEY, "F32", vec![24], vec![0u8; 96])], None),
         "shape [24]",
     );
-    check(
+    check_bad(
         &torch_file(&[(WEIGHT_KEY, "F32", vec![2, 3, 4], vec![0u8; 96])], None),
         "shape [2, 3, 4]",
     );
-    check(
+    check_bad(
         &torch_file(&[(WEIGHT_KEY, "F32", vec![0, 4], vec![])], None),
         "shape [0, 4]",
     );
-    check(
+    check_bad(
         b"not a safetensors file at all",
         "not a valid safetensors file",
     );
-    check(&[], "not a valid safetensors file");
+    check_bad(&[], "not a valid safetensors file");
+}
 
+/// A valid tensor with metadata that is not JSON, of another format
+/// version, of another shape, or with a bad field.
+fn bad_metadata_is_a_clear_error() {
+    let w = vec![0u8; 6 * 4 * 4];
     let t = |meta: Value| {
         torch_file(
             &[(WEIGHT_KEY, "F32", vec![6, 4], w.clone())],
             Some(json!({ "arcface": meta.to_string() })),
         )
     };
-    check(
+    check_bad(
         &torch_file(
             &[(WEIGHT_KEY, "F32", vec![6, 4], w.clone())],
             Some(json!({"arcface": "{nope"})),
         ),
         "not valid JSON",
     );
-    check(&t(json!({"format_version": 2})), "format_version 2");
+    check_bad(&t(json!({"format_version": 2})), "format_version 2");
     let fresh = ArcFaceHead::<f32>::new(HeadConfig::new(6, 4), 0).unwrap();
     let fresh = Checkpoint::from_head(&fresh, WeightDtype::F32)
         .unwrap()
@@ -341,20 +354,23 @@ fn bad_files_are_clear_errors() {
     assert!(Checkpoint::from_bytes(&t(good.clone())).is_ok());
     good["head"]["num_classes"] = json!(3);
     good["head"]["margins"] = json!(0.5);
-    check(&t(good.clone()), "metadata describes (3, 4)");
+    check_bad(&t(good.clone()), "metadata describes (3, 4)");
     good["head"]["num_classes"] = json!(6);
     good["head"]["scale"] = json!("big");
-    check(&t(good.clone()), "`head.scale` must be a number");
+    check_bad(&t(good.clone()), "`head.scale` must be a number");
     good["head"]["scale"] = json!(64.0);
     good["head"].as_object_mut().unwrap().remove("margins");
-    check(&t(good.clone()), "`head.margins` is missing");
+    check_bad(&t(good.clone()), "`head.margins` is missing");
     good["head"]["margins"] = json!([0.5, 0.5]);
-    check(&t(good.clone()), "invalid head");
+    check_bad(&t(good.clone()), "invalid head");
     good["head"]["margins"] = json!(0.5);
     good["head"]["loss"]["type"] = json!("FocalLoss");
-    check(&t(good), "FocalLoss");
+    check_bad(&t(good), "FocalLoss");
+}
 
-    // every truncation of a valid file is an error, never a panic
+/// Every truncation of a valid file is an error, never a panic; flipped
+/// bytes never panic.
+fn truncated_or_flipped_files_never_panic() {
     let bytes = Checkpoint::from_head(
         &ArcFaceHead::<f32>::new(HeadConfig::new(3, 4), 0).unwrap(),
         WeightDtype::F32,

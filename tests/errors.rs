@@ -91,24 +91,15 @@ fn configuration_errors_name_the_field() {
     );
 }
 
-// A table of bad batches run through one primed workspace, so that "nothing
-// written" covers every one of them; hence its length.
-#[test]
-fn data_errors_name_the_sample_and_write_nothing() {
-    let h = head(4, 3, 2);
-    let mut ws = Workspace::new(&h, 4);
-    let x = [0.5f32, -1.0, 2.0, 1.0, 1.0, 0.0];
-    h.forward_backward(&Batch::new(&x, &[1, 3]), &mut ws)
-        .unwrap();
-    let gf = ws.grad_features().to_vec();
-    let gw = ws.grad_weight().to_vec();
-    let losses = ws.sample_losses().to_vec();
-    let w = h.weight().to_vec();
+/// Whether an error is the one a bad batch must give.
+type Check = Box<dyn Fn(&Error) -> bool>;
 
-    type Check = Box<dyn Fn(&Error) -> bool>;
-    let cases: Vec<(Batch<f32>, Check)> = vec![
+/// Bad batches of the features `x` (2×3) for a head of 4 classes, each with
+/// the error it must give. A table of cases, hence its length.
+fn bad_batches(x: &[f32]) -> Vec<(Batch<'_, f32>, Check)> {
+    vec![
         (
-            Batch::new(&x, &[1, 4]),
+            Batch::new(x, &[1, 4]),
             Box::new(|e| {
                 matches!(
                     e,
@@ -121,7 +112,7 @@ fn data_errors_name_the_sample_and_write_nothing() {
             }),
         ),
         (
-            Batch::new(&x, &[-1, 0]),
+            Batch::new(x, &[-1, 0]),
             Box::new(|e| {
                 matches!(
                     e,
@@ -134,7 +125,7 @@ fn data_errors_name_the_sample_and_write_nothing() {
             }),
         ),
         (
-            Batch::new(&x, &[1]),
+            Batch::new(x, &[1]),
             Box::new(|e| {
                 matches!(
                     e,
@@ -151,7 +142,7 @@ fn data_errors_name_the_sample_and_write_nothing() {
             Box::new(|e| matches!(e, Error::EmptyBatch)),
         ),
         (
-            Batch::new(&x, &[0, 1]).with_soft_targets(&[0.5; 7]),
+            Batch::new(x, &[0, 1]).with_soft_targets(&[0.5; 7]),
             Box::new(|e| {
                 matches!(
                     e,
@@ -163,7 +154,7 @@ fn data_errors_name_the_sample_and_write_nothing() {
             }),
         ),
         (
-            Batch::new(&x, &[0, 1]).with_soft_targets(&[
+            Batch::new(x, &[0, 1]).with_soft_targets(&[
                 0.5,
                 0.5,
                 0.0,
@@ -185,7 +176,7 @@ fn data_errors_name_the_sample_and_write_nothing() {
             }),
         ),
         (
-            Batch::new(&x, &[0, 1]).with_sample_weights(&[1.0]),
+            Batch::new(x, &[0, 1]).with_sample_weights(&[1.0]),
             Box::new(|e| {
                 matches!(
                     e,
@@ -197,7 +188,7 @@ fn data_errors_name_the_sample_and_write_nothing() {
             }),
         ),
         (
-            Batch::new(&x, &[0, 1]).with_sample_weights(&[1.0, f32::INFINITY]),
+            Batch::new(x, &[0, 1]).with_sample_weights(&[1.0, f32::INFINITY]),
             Box::new(|e| {
                 matches!(
                     e,
@@ -209,8 +200,24 @@ fn data_errors_name_the_sample_and_write_nothing() {
                 )
             }),
         ),
-    ];
-    for (b, ok) in &cases {
+    ]
+}
+
+/// The bad batches run through one primed workspace, so that "nothing
+/// written" covers every one of them.
+#[test]
+fn data_errors_name_the_sample_and_write_nothing() {
+    let h = head(4, 3, 2);
+    let mut ws = Workspace::new(&h, 4);
+    let x = [0.5f32, -1.0, 2.0, 1.0, 1.0, 0.0];
+    h.forward_backward(&Batch::new(&x, &[1, 3]), &mut ws)
+        .unwrap();
+    let gf = ws.grad_features().to_vec();
+    let gw = ws.grad_weight().to_vec();
+    let losses = ws.sample_losses().to_vec();
+    let w = h.weight().to_vec();
+
+    for (b, ok) in &bad_batches(&x) {
         let e = h.forward_backward(b, &mut ws).unwrap_err();
         assert!(ok(&e), "unexpected error {e:?}");
         assert!(!e.to_string().is_empty());

@@ -337,15 +337,26 @@ fn schedule_is_applied_per_step_with_warm_up() {
 
 /// torch.optim.SGD / AdamW, written out in f64 for one element.
 #[test]
-#[allow(clippy::needless_range_loop)] // the loops mirror the per-element formulas
 fn updates_follow_pytorch() {
-    let w0 = [0.5f64, -1.0, 2.0, 0.25];
-    let grads = [
-        [0.1f64, -0.2, 0.3, 0.0],
-        [0.05, 0.4, -0.1, 0.2],
-        [-0.3, 0.1, 0.2, -0.1],
-    ];
-    let lrs = [0.1, 0.05, 0.2];
+    sgd_momentum_follows_pytorch();
+    sgd_dampening_follows_pytorch();
+    adamw_follows_pytorch();
+}
+
+/// The starting weights, the three steps' gradients and learning rates of
+/// [`updates_follow_pytorch`].
+const W0: [f64; 4] = [0.5, -1.0, 2.0, 0.25];
+const GRADS: [[f64; 4]; 3] = [
+    [0.1, -0.2, 0.3, 0.0],
+    [0.05, 0.4, -0.1, 0.2],
+    [-0.3, 0.1, 0.2, -0.1],
+];
+const LRS: [f64; 3] = [0.1, 0.05, 0.2];
+
+/// SGD with momentum and weight decay, with and without Nesterov.
+#[allow(clippy::needless_range_loop)] // the loops mirror the per-element formulas
+fn sgd_momentum_follows_pytorch() {
+    let (w0, grads, lrs) = (W0, GRADS, LRS);
     let cfg = HeadConfig::new(2, 2);
     for nesterov in [false, true] {
         let sgd = Sgd {
@@ -370,14 +381,20 @@ fn updates_follow_pytorch() {
         }
         assert_eq!(opt.state()[0].1, &buf[..]);
     }
-    // dampening without nesterov
+}
+
+/// SGD with dampening, without Nesterov.
+#[allow(clippy::needless_range_loop)] // the loop mirrors the per-element formula
+fn sgd_dampening_follows_pytorch() {
+    let (w0, grads) = (W0, GRADS);
+    let cfg = HeadConfig::new(2, 2);
     let sgd = Sgd {
         momentum: 0.5,
         dampening: 0.3,
         nesterov: false,
         weight_decay: 0.0,
     };
-    let mut h = ArcFaceHead::<f64>::from_weight(cfg.clone(), &w0).unwrap();
+    let mut h = ArcFaceHead::<f64>::from_weight(cfg, &w0).unwrap();
     let mut opt = Optimizer::new(OptimizerConfig::Sgd(sgd), &h).unwrap();
     let (mut w, mut buf) = (w0, [0.0; 4]);
     for (t, g) in grads.iter().enumerate() {
@@ -392,7 +409,13 @@ fn updates_follow_pytorch() {
         }
     }
     assert_eq!(h.weight(), &w[..]);
+}
 
+/// AdamW with bias correction and decoupled weight decay.
+#[allow(clippy::needless_range_loop)] // the loops mirror the per-element formulas
+fn adamw_follows_pytorch() {
+    let (w0, grads, lrs) = (W0, GRADS, LRS);
+    let cfg = HeadConfig::new(2, 2);
     let a = AdamW {
         beta1: 0.8,
         beta2: 0.99,
@@ -423,17 +446,23 @@ fn updates_follow_pytorch() {
     assert_eq!(opt.steps(), 3);
 }
 
-// One trainer fed bad data of every kind in turn, so that "changes nothing"
-// is checked across all of them; hence its length.
 #[test]
 fn bad_data_is_a_clear_error_and_changes_nothing() {
     let (x, y) = clusters(4, 8, 40, 0.5, 9);
+    bad_data_changes_nothing(&x, &y);
+    batch_larger_than_the_data_with_drop_last_is_an_error(&x, &y);
+    bad_configurations_are_errors();
+}
+
+/// One trainer fed bad data of every kind in turn, so that "changes
+/// nothing" is checked across all of them.
+fn bad_data_changes_nothing(x: &[f32], y: &[i64]) {
     let mut t = Trainer::new(head(4, 8, 1), TrainConfig::default()).unwrap();
     let w0 = t.head().weight().to_vec();
 
-    let mut bad = y.clone();
+    let mut bad = y.to_vec();
     bad[17] = 4;
-    let e = t.fit(Dataset::new(&x, &bad), None, quiet).unwrap_err();
+    let e = t.fit(Dataset::new(x, &bad), None, quiet).unwrap_err();
     assert_eq!(
         e,
         Error::LabelOutOfRange {
@@ -445,13 +474,13 @@ fn bad_data_is_a_clear_error_and_changes_nothing() {
 
     bad[17] = -1;
     assert!(matches!(
-        t.fit(Dataset::new(&x, &bad), None, quiet),
+        t.fit(Dataset::new(x, &bad), None, quiet),
         Err(Error::LabelOutOfRange { sample: 17, .. })
     ));
 
-    let mut nan = x.clone();
+    let mut nan = x.to_vec();
     nan[8 * 5 + 3] = f32::NAN;
-    let e = t.fit(Dataset::new(&nan, &y), None, quiet).unwrap_err();
+    let e = t.fit(Dataset::new(&nan, y), None, quiet).unwrap_err();
     assert_eq!(
         e,
         Error::NonFinite {
@@ -462,7 +491,7 @@ fn bad_data_is_a_clear_error_and_changes_nothing() {
     );
 
     let e = t
-        .fit(Dataset::new(&x[..x.len() - 1], &y), None, quiet)
+        .fit(Dataset::new(&x[..x.len() - 1], y), None, quiet)
         .unwrap_err();
     assert!(matches!(
         e,
@@ -473,7 +502,7 @@ fn bad_data_is_a_clear_error_and_changes_nothing() {
     ));
 
     let e = t
-        .fit(Dataset::new(&x, &y), Some(Dataset::new(&nan, &y)), quiet)
+        .fit(Dataset::new(x, y), Some(Dataset::new(&nan, y)), quiet)
         .unwrap_err();
     assert!(matches!(
         e,
@@ -490,8 +519,9 @@ fn bad_data_is_a_clear_error_and_changes_nothing() {
     );
     assert_eq!(t.head().weight(), &w0[..]);
     assert_eq!(t.optimizer().steps(), 0);
+}
 
-    // batch larger than the data with drop_last
+fn batch_larger_than_the_data_with_drop_last_is_an_error(x: &[f32], y: &[i64]) {
     let cfg = TrainConfig {
         batch_size: 64,
         drop_last: true,
@@ -499,14 +529,15 @@ fn bad_data_is_a_clear_error_and_changes_nothing() {
     };
     let mut t = Trainer::new(head(4, 8, 1), cfg).unwrap();
     assert!(matches!(
-        t.fit(Dataset::new(&x, &y), None, quiet),
+        t.fit(Dataset::new(x, y), None, quiet),
         Err(Error::InvalidConfig {
             field: "batch_size",
             ..
         })
     ));
+}
 
-    // configuration errors
+fn bad_configurations_are_errors() {
     for cfg in [
         TrainConfig {
             epochs: 0,
