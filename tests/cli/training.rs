@@ -303,7 +303,8 @@ fn trains_on_npy_and_csv_files() {
             "--adaptive-margins",
         ],
     );
-    // resume from the saved optimiser state, and fine-tune from a checkpoint
+    // resume from the saved optimiser state (the same data and split; --epochs
+    // counts the whole run, 5 of which are done), and fine-tune from a checkpoint
     ok(
         &dir,
         &[
@@ -313,8 +314,10 @@ fn trains_on_npy_and_csv_files() {
             &xf,
             "--labels",
             &yf,
+            "--val-fraction",
+            "0.2",
             "--epochs",
-            "2",
+            "7",
             "--resume",
             "h.safetensors",
             "--out",
