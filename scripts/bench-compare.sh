@@ -6,7 +6,7 @@
 #   scripts/bench-compare.sh [BASE_REV]        # default: origin/main or main
 #   SHAPES="8,512,10000,1" THREADS="1 2" scripts/bench-compare.sh HEAD~3
 #
-# Writes docs/bench-compare.md (not committed) and prints it. The base is
+# Writes target/bench-compare.md and prints it. The base is
 # built in a git worktree under target/bench-base with its own target dir.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,7 +34,7 @@ for s in $SHAPES; do
   done
 done
 git worktree remove --force "$wt"
-python3 - "$out" "$base" <<'PY' | tee docs/bench-compare.md
+python3 - "$out" "$base" <<'PY' | tee target/bench-compare.md
 import json, sys
 rows = {}
 for l in open(sys.argv[1]):

@@ -3,6 +3,8 @@
 
 use super::*;
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn bad_files_give_clear_errors_and_write_nothing() {
     let dir = Dir::new("bad");

@@ -29,6 +29,8 @@ fn eval_json(dir: &Dir, args: &[&str]) -> Value {
     serde_json::from_str(ok(dir, &all).0.trim()).unwrap()
 }
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn a_bare_weight_whose_row_count_has_several_readings_needs_k_or_c() {
     let dir = Dir::new("bare");
@@ -136,6 +138,8 @@ fn a_bare_weight_whose_row_count_has_several_readings_needs_k_or_c() {
     );
 }
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn errors_name_the_file_they_are_about() {
     let dir = Dir::new("naming");

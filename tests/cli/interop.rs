@@ -3,6 +3,8 @@
 
 use super::*;
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn loads_a_plain_pytorch_export() {
     let dir = Dir::new("torch");
@@ -101,6 +103,8 @@ fn loads_a_plain_pytorch_export() {
     assert!(se.contains("shape (8, 6)"), "{se}");
 }
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn eval_and_predict_take_a_margins_file_as_train_does() {
     let dir = Dir::new("marginsfile");

@@ -38,6 +38,8 @@ fn refused_at_once(dir: &Dir, args: &[&str]) -> String {
     se
 }
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn an_output_that_is_an_input_under_any_name_is_a_usage_error_naming_both_flags() {
     let dir = Dir::new("clash");

@@ -58,6 +58,8 @@ fn default_training_on_the_embedded_digits_reaches_the_bar() {
     );
 }
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn checkpoint_round_trip_gives_identical_numbers_and_predictions() {
     let dir = Dir::new("roundtrip");
@@ -213,6 +215,8 @@ fn same_seed_and_threads_give_identical_checkpoints() {
     );
 }
 
+// Long on purpose: one scenario, a sequence of program runs over the same
+// files, each checked in turn; most lines are argument lists, one per line.
 #[test]
 fn trains_on_npy_and_csv_files() {
     let dir = Dir::new("files");
