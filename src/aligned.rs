@@ -42,9 +42,7 @@ impl<T> AVec<T> {
 impl<T: Clone> AVec<T> {
     /// `len` copies of `v`.
     pub(crate) fn filled(len: usize, v: T) -> Self {
-        let buf = vec![v; len + pad::<T>()];
-        let off = Self::offset(&buf);
-        Self { buf, off, len }
+        Self::try_filled(len, v).unwrap_or_else(|e| panic!("AVec of {len} elements: {e}"))
     }
 
     /// A copy of `x`.
