@@ -1,0 +1,256 @@
+//! Changing the number of classes: appending classes (enrolment) and
+//! removing them (compaction).
+//!
+//! # Growth rule
+//!
+//! Every class-sized buffer of the head (the weights, their cached norms,
+//! the margins and their constants, the class weights, the class flags)
+//! grows geometrically, as `Vec` does: when an append does not fit, the new
+//! allocation holds at least twice the old capacity. Appending m classes one
+//! at a time therefore copies each existing element O(1) times on average
+//! (O(total rows) over all appends), never the whole matrix per class.
+//! [`ArcFaceHead::class_capacity`] reports how many classes fit without a
+//! reallocation and [`ArcFaceHead::reserve_classes`] makes room ahead of time.
+//! Removal compacts in place and keeps the capacity.
+
+use super::classes::{check_class_list, ClassMask};
+use super::ArcFaceHead;
+use crate::error::Result;
+use crate::memory::out_of_memory;
+use crate::real::Real;
+use crate::Margins;
+
+/// What [`ArcFaceHead::append_classes`] adds: K·D weights, a margin and
+/// (with class weights) a loss weight per new class.
+pub(crate) struct NewClasses<'a, T> {
+    /// m·K rows of D, row `j·K + k` sub-centre k of new class j.
+    pub(crate) weight: &'a [T],
+    /// m margins.
+    pub(crate) margins: &'a [f64],
+    /// The loss weight of each new class (used when the loss has class weights).
+    pub(crate) class_weight: f64,
+}
+
+impl<T: Real> ArcFaceHead<T> {
+    /// How many classes the head holds without reallocating its buffers
+    /// (at least `num_classes`; see the [growth rule](self)).
+    ///
+    /// ```
+    /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(4, 8), 0).unwrap();
+    /// assert!(h.class_capacity() >= 4);
+    /// h.reserve_classes(100).unwrap();
+    /// assert!(h.class_capacity() >= 104);
+    /// ```
+    pub fn class_capacity(&self) -> usize {
+        let (_, k, _, d) = self.dims();
+        let rows = self.weight.capacity() / (k * d).max(1);
+        rows.min(self.norms.norm.capacity() / k.max(1))
+            .min(self.margin_consts.capacity())
+    }
+
+    /// Makes room for at least `extra` more classes (as `Vec::reserve`,
+    /// geometric), so that enrolling them reallocates nothing. Out of
+    /// memory is an error and changes nothing visible.
+    ///
+    /// ```
+    /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(2, 4), 0).unwrap();
+    /// h.reserve_classes(10).unwrap();
+    /// assert!(h.class_capacity() >= 12);
+    /// ```
+    pub fn reserve_classes(&mut self, extra: usize) -> Result<()> {
+        let (c, k, ck, d) = self.dims();
+        let oom = |what| out_of_memory::<T>(what, (extra * k * d) as u128);
+        let rows = extra.checked_mul(k).ok_or_else(|| oom("weights"))?;
+        let len = (ck + rows).checked_mul(d).ok_or_else(|| oom("weights"))?;
+        if len > isize::MAX as usize / 8 {
+            return Err(oom("weights"));
+        }
+        if self.weight.capacity() < len {
+            // grow to the new length, then back: the capacity stays
+            let old = self.weight.len();
+            self.weight
+                .try_grow_amortised(len, T::ZERO)
+                .map_err(|_| oom("weights"))?;
+            self.weight.resize(old, T::ZERO);
+        }
+        let nr = &mut self.norms;
+        for v in [&mut nr.norm, &mut nr.inv, &mut nr.proj] {
+            v.try_reserve(rows).map_err(|_| oom("weight norms"))?;
+        }
+        self.margin_consts
+            .try_reserve(extra)
+            .map_err(|_| oom("margin constants"))?;
+        if let Margins::PerClass(m) = &mut self.cfg.margins {
+            m.try_reserve(extra).map_err(|_| oom("margins"))?;
+        }
+        if let Some(cw) = &mut self.class_weight {
+            cw.try_reserve(extra).map_err(|_| oom("class weights"))?;
+        }
+        if let Some(cw) = &mut self.cfg.loss.class_weight {
+            cw.try_reserve(extra).map_err(|_| oom("class weights"))?;
+        }
+        self.retired.try_reserve(extra)?;
+        self.frozen.try_reserve(extra)?;
+        debug_assert!(self.class_capacity() >= c + extra);
+        Ok(())
+    }
+
+    /// Appends classes after the last one; returns the index of the first.
+    /// The caller has checked that the rows are finite with usable norms and
+    /// that the margins are finite. All or nothing: room is reserved (and
+    /// the margins checked against T) before anything changes.
+    pub(crate) fn append_classes(&mut self, new: &NewClasses<'_, T>) -> Result<usize> {
+        let (c, k, ck, d) = self.dims();
+        let m = new.margins.len();
+        debug_assert_eq!(new.weight.len(), m * k * d);
+        self.check_margins_fit(new.margins)?;
+        self.reserve_classes(m)?;
+        // from here on nothing allocates beyond the reserved room, nothing fails
+        self.weight
+            .try_grow_amortised((ck + m * k) * d, T::ZERO)
+            .map_err(|_| out_of_memory::<T>("weights", (m * k * d) as u128))?;
+        self.weight[ck * d..].copy_from_slice(new.weight);
+        let nr = &mut self.norms;
+        nr.norm.resize(ck + m * k, T::ONE);
+        nr.inv.resize(ck + m * k, T::ONE);
+        nr.proj.resize(ck + m * k, T::ZERO);
+        let mut margins = match core::mem::replace(&mut self.cfg.margins, Margins::Uniform(0.0)) {
+            Margins::PerClass(v) => v,
+            Margins::Uniform(u) => vec![u; c],
+        };
+        margins.extend_from_slice(new.margins);
+        self.margin_consts.extend(
+            new.margins
+                .iter()
+                .map(|&mg| crate::margin::MarginT::from_f64(&crate::MarginConstants::new(mg))),
+        );
+        self.cfg.margins = Margins::PerClass(margins);
+        if let Some(cw) = &mut self.class_weight {
+            cw.extend((0..m).map(|_| T::from_f64(new.class_weight)));
+        }
+        if let Some(cw) = &mut self.cfg.loss.class_weight {
+            cw.extend((0..m).map(|_| new.class_weight));
+        }
+        if let Some(ls) = &mut self.cfg.loss.label_smooth {
+            if ls.num_classes.is_some() {
+                ls.num_classes = Some(c + m);
+            }
+        }
+        self.retired.push_unset(m);
+        self.frozen.push_unset(m);
+        self.cfg.num_classes = c + m;
+        self.refresh_norms_from(ck);
+        Ok(c)
+    }
+
+    /// Removes classes and compacts: the rows, margins, class weights and
+    /// flags of the others move down in order, the capacity is kept.
+    /// Returns the map from old to new class index (`None` for a removed
+    /// class), to relabel data and optimiser state
+    /// ([`crate::Optimizer::remap_classes`]). Errors (nothing changed): an
+    /// unknown class, one listed twice, or removing every class.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, HeadConfig};
+    /// let w = [1.0, 0.0, 0.0, 1.0, -1.0, 0.0];
+    /// let mut head = ArcFaceHead::<f32>::from_weight(HeadConfig::new(3, 2), &w).unwrap();
+    /// let map = head.remove_classes(&[1]).unwrap();
+    /// assert_eq!(map, vec![Some(0), None, Some(1)]);
+    /// assert_eq!(head.weight(), &[1.0, 0.0, -1.0, 0.0]);
+    /// assert_eq!(head.config().num_classes, 2);
+    /// assert!(head.remove_classes(&[0, 1]).is_err()); // would leave no class
+    /// ```
+    pub fn remove_classes(&mut self, classes: &[usize]) -> Result<Vec<Option<usize>>> {
+        let (c, k, _, d) = self.dims();
+        check_class_list("remove_classes", classes, c)?;
+        if classes.len() >= c {
+            return Err(crate::config::invalid(
+                "remove_classes",
+                format!("would remove all {c} classes; a head keeps at least one"),
+            ));
+        }
+        let mut keep = crate::memory::try_filled(c, true, "class map")?;
+        let mut map = crate::memory::try_filled(c, None, "class map")?;
+        for &cl in classes {
+            keep[cl] = false;
+        }
+        let mut next = 0;
+        for cl in 0..c {
+            if keep[cl] {
+                map[cl] = Some(next);
+                if next != cl {
+                    // rows move down only: the source is never overwritten first
+                    self.weight
+                        .copy_within(cl * k * d..(cl + 1) * k * d, next * k * d);
+                }
+                next += 1;
+            }
+        }
+        let kept = next;
+        self.weight.resize(kept * k * d, T::ZERO);
+        // the norms are recomputed below: only their length matters here
+        self.norms.norm.truncate(kept * k);
+        self.norms.inv.truncate(kept * k);
+        self.norms.proj.truncate(kept * k);
+        retain_by(&mut self.margin_consts, &keep);
+        if let Margins::PerClass(m) = &mut self.cfg.margins {
+            retain_by(m, &keep);
+        }
+        if let Some(cw) = &mut self.class_weight {
+            retain_by(cw, &keep);
+        }
+        if let Some(cw) = &mut self.cfg.loss.class_weight {
+            retain_by(cw, &keep);
+        }
+        if let Some(ls) = &mut self.cfg.loss.label_smooth {
+            if ls.num_classes.is_some() {
+                ls.num_classes = Some(kept);
+            }
+        }
+        self.retired.retain(&keep);
+        self.frozen.retain(&keep);
+        self.cfg.num_classes = kept;
+        // the first unusable row (if any) may have moved
+        self.refresh_norms();
+        Ok(map)
+    }
+
+    /// The mean of the cached weight-row norms $\max(\lVert w_r\rVert, \epsilon)$
+    /// over the rows of classes not retired: the length enrolment gives new
+    /// rows. 1 if that is not a usable number.
+    pub(crate) fn mean_row_norm(&self) -> f64 {
+        let (c, k, _, _) = self.dims();
+        let (mut sum, mut rows) = (0.0, 0usize);
+        for cl in (0..c).filter(|&cl| !self.retired.get(cl)) {
+            for &v in &self.norms.norm[cl * k..(cl + 1) * k] {
+                sum += v.to_f64();
+                rows += 1;
+            }
+        }
+        let mean = sum / rows.max(1) as f64;
+        if mean.is_finite() && mean > super::NORM_EPS {
+            mean
+        } else {
+            1.0
+        }
+    }
+
+    /// Checks rows to be appended (rows of D): finite, with a norm T holds.
+    pub(crate) fn check_new_rows(&self, w: &[T]) -> Result<()> {
+        Self::check_rows(w, self.cfg.in_channels, self.arch)
+    }
+
+    /// Fresh class flags for a head of `c` classes (none set).
+    pub(super) fn no_flags(c: usize) -> Result<ClassMask> {
+        ClassMask::try_new(c)
+    }
+}
+
+/// Keeps the entries of `v` whose `keep` flag is set, in order.
+fn retain_by<E>(v: &mut Vec<E>, keep: &[bool]) {
+    let mut i = 0;
+    v.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
