@@ -1,5 +1,5 @@
 //! The `arcface` program end to end, one module per concern (in `tests/cli/`):
-//! training, PyTorch interoperation, errors, the outputs a run writes, the
+//! training, PyTorch interoperation, the class lifecycle, errors, the outputs a run writes, the
 //! limits on memory and size, and how inputs are read. This file holds the
 //! helpers they share.
 
@@ -11,6 +11,8 @@ mod errors;
 mod inputs;
 #[path = "cli/interop.rs"]
 mod interop;
+#[path = "cli/lifecycle.rs"]
+mod lifecycle;
 #[path = "cli/limits.rs"]
 mod limits;
 #[path = "cli/outputs.rs"]

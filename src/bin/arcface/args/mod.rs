@@ -9,9 +9,11 @@
 //! default, and its help states the default instead.
 
 mod infer;
+mod lifecycle;
 mod train;
 
 pub use infer::*;
+pub use lifecycle::*;
 pub use train::*;
 
 use crate::data::builtin::{SynthParams, DIGITS_MARGIN};
@@ -34,6 +36,8 @@ Examples:
   arcface train --features x.npy --labels y.npy --val-fraction 0.1 --out head.safetensors
   arcface eval --checkpoint head.safetensors --features x.npy --labels y.npy
   arcface predict --checkpoint head.safetensors --features x.npy --format csv
+  arcface enrol --checkpoint head.safetensors --features new.npy --label-name ada --out head2.safetensors
+  arcface retire --checkpoint head2.safetensors --classes 3,7 --out head3.safetensors
 
 Data: UCI Optical Recognition of Handwritten Digits, E. Alpaydin and C. Kaynak (1998),
 CC BY 4.0, https://doi.org/10.24432/C50P49";
@@ -113,6 +117,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Top-k labels and softmax scores of each sample, as JSON or CSV
     Predict(PredictArgs),
+    /// Add classes to a trained head from a few embeddings each (weight imprinting)
+    Enrol(Box<EnrolArgs>),
+    /// Retire classes of a trained head: mask them out of predictions, or remove them
+    Retire(RetireArgs),
     /// Print the version
     #[command(hide = true)]
     Version,

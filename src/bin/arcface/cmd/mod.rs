@@ -7,6 +7,7 @@
 mod config;
 pub mod eval;
 mod footprint;
+pub mod lifecycle;
 pub mod predict;
 mod restore;
 pub mod train;
@@ -66,6 +67,14 @@ fn flag_error(command: &str, e: arcface::Error) -> CliError {
     if let arcface::Error::InvalidConfig { field, reason } = &e {
         if let Some(flag) = args::flag_of(command, field) {
             return CliError::Usage(format!("invalid value for '{flag}': {reason}"));
+        }
+    }
+    // a class list given on the command line (`train --train-classes`)
+    if let arcface::Error::UnknownClass { what, .. } | arcface::Error::DuplicateClass { what, .. } =
+        &e
+    {
+        if let Some(flag) = args::flag_of(command, what) {
+            return CliError::Usage(format!("invalid value for '{flag}': {e}"));
         }
     }
     CliError::Lib(e)
