@@ -92,7 +92,7 @@ fn seed_data(all: &digits::Digits, seed: u64) -> SeedData {
     let mut novel: Vec<usize> = order[OLD..].to_vec();
     novel.sort_unstable();
     let old: Vec<usize> = (0..CLASSES).filter(|c| !novel.contains(c)).collect();
-    let mut index = vec![0i64; CLASSES];
+    let mut index = [0i64; CLASSES];
     for (k, &c) in old.iter().chain(&novel).enumerate() {
         index[c] = k as i64;
     }

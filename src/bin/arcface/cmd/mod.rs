@@ -1,5 +1,5 @@
-//! The three commands, each a sequence of named steps: [`train`], [`eval`],
-//! [`predict`]. [`config`] turns train's flags into the library's
+//! The commands, each a sequence of named steps: [`train`], [`eval`],
+//! [`predict`], and [`lifecycle`]'s `enrol` and `retire`. [`config`] turns train's flags into the library's
 //! configurations; [`restore`] is what eval and predict share (the
 //! checkpoint's head and the data to run it on); [`footprint`] estimates
 //! the memory each asks of the library before it asks.
