@@ -48,30 +48,45 @@ impl<T: Real> ArcFaceHead<T> {
             .min(self.margin_consts.capacity())
     }
 
-    /// Makes room for at least `extra` more classes, so that enrolling
-    /// them reallocates nothing: when they do not fit, every class-sized
-    /// buffer is reallocated to hold `max(C + extra, 2 × class_capacity)`
-    /// classes (the [growth rule](self), in this one place; all buffers in
-    /// step). Out of memory is an error and changes nothing visible.
+    /// Makes room for exactly `extra` more classes (as `Vec::reserve_exact`),
+    /// so that enrolling them reallocates nothing; for a head that must not
+    /// double its memory on the next enrolment. Out of memory is an error
+    /// and changes nothing visible.
     ///
     /// ```
     /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(2, 4), 0).unwrap();
     /// h.reserve_classes(10).unwrap();
-    /// assert!(h.class_capacity() >= 12);
-    /// let cap = h.class_capacity();
+    /// assert_eq!(h.class_capacity(), 12);
     /// h.reserve_classes(1).unwrap(); // fits: nothing to do
-    /// assert_eq!(h.class_capacity(), cap);
+    /// assert_eq!(h.class_capacity(), 12);
     /// ```
     pub fn reserve_classes(&mut self, extra: usize) -> Result<()> {
+        let need = self.cfg.num_classes.checked_add(extra);
+        self.reserve_total(need, extra)
+    }
+
+    /// Room for `extra` more classes by the [growth rule](self): when they do
+    /// not fit, room for `max(C + extra, 2 × class_capacity)`.
+    fn grow_for(&mut self, extra: usize) -> Result<()> {
+        let need = self.cfg.num_classes.checked_add(extra);
+        if need.is_some_and(|n| n <= self.class_capacity()) {
+            return Ok(());
+        }
+        let doubled = self.class_capacity().saturating_mul(2);
+        self.reserve_total(need.map(|n| n.max(doubled)), extra)
+    }
+
+    /// Reallocates every class-sized buffer, all in step, to hold `total`
+    /// classes (`None`: more than the address space); nothing to do when
+    /// they fit. `extra` sizes the error message.
+    fn reserve_total(&mut self, total: Option<usize>, extra: usize) -> Result<()> {
         let (c, k, _, d) = self.dims();
-        let need = c.checked_add(extra);
         let cap = self.class_capacity();
-        if need.is_some_and(|n| n <= cap) {
+        if total.is_some_and(|n| n <= cap) {
             return Ok(());
         }
         let oom = |what| out_of_memory::<T>(what, (extra as u128) * (k * d) as u128);
-        let target = need
-            .map(|n| n.max(cap.saturating_mul(2)))
+        let target = total
             .filter(|t| {
                 t.checked_mul(k * d)
                     .is_some_and(|len| len <= isize::MAX as usize / 8)
@@ -115,7 +130,7 @@ impl<T: Real> ArcFaceHead<T> {
         let m = new.margins.len();
         debug_assert_eq!(new.weight.len(), m * k * d);
         self.check_margins_fit(new.margins)?;
-        self.reserve_classes(m)?;
+        self.grow_for(m)?;
         // from here on everything fits the reserved room: nothing fails
         self.weight.resize((ck + m * k) * d, T::ZERO);
         self.weight[ck * d..].copy_from_slice(new.weight);

@@ -7,16 +7,17 @@ use arcface::{
     Trainer, Workspace,
 };
 
-/// Everything a caller can see of a head.
-fn seen(
-    h: &ArcFaceHead<f32>,
-) -> (
+/// Everything a caller can see of a head: weights (bits), margins,
+/// configuration, retired and trainable classes.
+type Seen = (
     Vec<u32>,
     Vec<f64>,
     arcface::HeadConfig,
     Vec<usize>,
     Option<Vec<usize>>,
-) {
+);
+
+fn seen(h: &ArcFaceHead<f32>) -> Seen {
     (
         h.weight().iter().map(|v| v.to_bits()).collect(),
         h.margins().to_vec(),

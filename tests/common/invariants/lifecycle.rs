@@ -72,7 +72,7 @@ fn check_enrol<T: Real>(case: &StepCase, mut head: ArcFaceHead<T>) -> Option<Arc
     };
     let rows = x.len() / d;
     let invalid = rows == 0
-        || x.len() % d != 0
+        || !x.len().is_multiple_of(d)
         || x.iter().any(|v| !v.is_finite_())
         || x.chunks(d).any(|r| r.iter().all(|&v| v == T::ZERO));
     let before = state(&head);
