@@ -128,6 +128,19 @@ impl<T: Clone> AVec<T> {
         Ok(())
     }
 
+    /// Room for `total` elements (exactly, up to the alignment padding),
+    /// the length and contents unchanged; nothing to do when it fits.
+    pub(crate) fn try_reserve_total(&mut self, total: usize, v: T) -> Result<(), TryReserveError> {
+        if total <= self.capacity() {
+            return Ok(());
+        }
+        let mut grown = Self::try_filled(total, v)?;
+        grown[..self.len].clone_from_slice(self);
+        grown.len = self.len;
+        *self = grown;
+        Ok(())
+    }
+
     /// Replaces the contents with a copy of `x`.
     pub(crate) fn assign(&mut self, x: &[T]) {
         if let Some(v) = x.first() {

@@ -228,7 +228,11 @@ fn parse_retired(top: &Obj<'_>, num_classes: usize) -> Result<Vec<usize>> {
         .as_array()
         .ok_or_else(bad)?
         .iter()
-        .map(|c| c.as_u64().and_then(|c| usize::try_from(c).ok()).ok_or_else(bad))
+        .map(|c| {
+            c.as_u64()
+                .and_then(|c| usize::try_from(c).ok())
+                .ok_or_else(bad)
+        })
         .collect::<Result<Vec<usize>>>()?;
     crate::head::check_class_list("retired", &list, num_classes)
         .map_err(|e| top.err("retired", &format!("is not usable: {e}")))?;

@@ -111,7 +111,11 @@ fn open<'a>(bytes: &'a [u8], path: &str, key: &str) -> Result<(SafeTensors<'a>, 
 /// JSON object: `{"format_version": 1, "head": {...}, "margin_grad": ...,
 /// "extra": {...}}`, where `head` is an mmpretrain config dict
 /// (`type='ArcFaceClsHead'`, `num_classes`, `in_channels`, `num_subcenters`,
-/// `scale`, `margins` as a per-class list, `easy_margin`, `loss`). One key
+/// `scale`, `margins` as a per-class list, `easy_margin`, `loss`), and for a
+/// head with retired classes `"retired": [c, ...]` (read back by
+/// [`Checkpoint::to_head`]; files without it have none). A grown head is
+/// saved at its new `num_classes`: the weight tensor is (C·K, D) as usual,
+/// so it loads into mmpretrain with that `num_classes`. One key
 /// keeps the file bytes reproducible (safetensors writes metadata maps in hash
 /// order).
 ///

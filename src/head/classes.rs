@@ -75,10 +75,10 @@ impl ClassMask {
         (0..self.flags.len()).filter(|&c| self.flags[c]).collect()
     }
 
-    /// Room for `extra` more classes (amortised, as `Vec::reserve`).
+    /// Room for `extra` more classes.
     pub(super) fn try_reserve(&mut self, extra: usize) -> Result<()> {
         self.flags
-            .try_reserve(extra)
+            .try_reserve_exact(extra)
             .map_err(|_| out_of_memory::<bool>("class flags", extra as u128))
     }
 
@@ -258,7 +258,10 @@ impl<T: Real> ArcFaceHead<T> {
     /// Changes the trainable elements of W in place, span by span
     /// (`f(values, range)` with the range in W's element indices), then
     /// refreshes the norms as [`Self::update_weight`] does.
-    pub(crate) fn update_trainable(&mut self, mut f: impl FnMut(&mut [T], Range<usize>)) -> Result<()> {
+    pub(crate) fn update_trainable(
+        &mut self,
+        mut f: impl FnMut(&mut [T], Range<usize>),
+    ) -> Result<()> {
         let (c, k, _, d) = self.dims();
         for span in spans(&self.retired, &self.frozen, c, k * d) {
             f(&mut self.weight[span.clone()], span);

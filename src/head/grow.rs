@@ -48,50 +48,76 @@ impl<T: Real> ArcFaceHead<T> {
             .min(self.margin_consts.capacity())
     }
 
-    /// Makes room for at least `extra` more classes (as `Vec::reserve`,
-    /// geometric), so that enrolling them reallocates nothing. Out of
-    /// memory is an error and changes nothing visible.
+    /// Makes room for exactly `extra` more classes (as `Vec::reserve_exact`),
+    /// so that enrolling them reallocates nothing; for a head that must not
+    /// double its memory on the next enrolment. Out of memory is an error
+    /// and changes nothing visible.
     ///
     /// ```
     /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(2, 4), 0).unwrap();
     /// h.reserve_classes(10).unwrap();
-    /// assert!(h.class_capacity() >= 12);
+    /// assert_eq!(h.class_capacity(), 12);
+    /// h.reserve_classes(1).unwrap(); // fits: nothing to do
+    /// assert_eq!(h.class_capacity(), 12);
     /// ```
     pub fn reserve_classes(&mut self, extra: usize) -> Result<()> {
-        let (c, k, ck, d) = self.dims();
-        let oom = |what| out_of_memory::<T>(what, (extra * k * d) as u128);
-        let rows = extra.checked_mul(k).ok_or_else(|| oom("weights"))?;
-        let len = (ck + rows).checked_mul(d).ok_or_else(|| oom("weights"))?;
-        if len > isize::MAX as usize / 8 {
-            return Err(oom("weights"));
+        let need = self.cfg.num_classes.checked_add(extra);
+        self.reserve_total(need, extra)
+    }
+
+    /// Room for `extra` more classes by the [growth rule](self): when they do
+    /// not fit, room for `max(C + extra, 2 × class_capacity)`.
+    fn grow_for(&mut self, extra: usize) -> Result<()> {
+        let need = self.cfg.num_classes.checked_add(extra);
+        if need.is_some_and(|n| n <= self.class_capacity()) {
+            return Ok(());
         }
-        if self.weight.capacity() < len {
-            // grow to the new length, then back: the capacity stays
-            let old = self.weight.len();
-            self.weight
-                .try_grow_amortised(len, T::ZERO)
-                .map_err(|_| oom("weights"))?;
-            self.weight.resize(old, T::ZERO);
+        let doubled = self.class_capacity().saturating_mul(2);
+        self.reserve_total(need.map(|n| n.max(doubled)), extra)
+    }
+
+    /// Reallocates every class-sized buffer, all in step, to hold `total`
+    /// classes (`None`: more than the address space); nothing to do when
+    /// they fit. `extra` sizes the error message.
+    fn reserve_total(&mut self, total: Option<usize>, extra: usize) -> Result<()> {
+        let (c, k, _, d) = self.dims();
+        let cap = self.class_capacity();
+        if total.is_some_and(|n| n <= cap) {
+            return Ok(());
         }
+        let oom = |what| out_of_memory::<T>(what, (extra as u128) * (k * d) as u128);
+        let target = total
+            .filter(|t| {
+                t.checked_mul(k * d)
+                    .is_some_and(|len| len <= isize::MAX as usize / 8)
+            })
+            .ok_or_else(|| oom("weights"))?;
+        let exact =
+            |v: &mut Vec<_>, total: usize| v.try_reserve_exact(total.saturating_sub(v.len()));
+        self.weight
+            .try_reserve_total(target * k * d, T::ZERO)
+            .map_err(|_| oom("weights"))?;
         let nr = &mut self.norms;
         for v in [&mut nr.norm, &mut nr.inv, &mut nr.proj] {
-            v.try_reserve(rows).map_err(|_| oom("weight norms"))?;
+            exact(v, target * k).map_err(|_| oom("weight norms"))?;
         }
-        self.margin_consts
-            .try_reserve(extra)
+        let consts = &mut self.margin_consts;
+        consts
+            .try_reserve_exact(target - consts.len())
             .map_err(|_| oom("margin constants"))?;
         if let Margins::PerClass(m) = &mut self.cfg.margins {
-            m.try_reserve(extra).map_err(|_| oom("margins"))?;
+            m.try_reserve_exact(target - m.len())
+                .map_err(|_| oom("margins"))?;
         }
         if let Some(cw) = &mut self.class_weight {
-            cw.try_reserve(extra).map_err(|_| oom("class weights"))?;
+            exact(cw, target).map_err(|_| oom("class weights"))?;
         }
         if let Some(cw) = &mut self.cfg.loss.class_weight {
-            cw.try_reserve(extra).map_err(|_| oom("class weights"))?;
+            cw.try_reserve_exact(target - cw.len())
+                .map_err(|_| oom("class weights"))?;
         }
-        self.retired.try_reserve(extra)?;
-        self.frozen.try_reserve(extra)?;
-        debug_assert!(self.class_capacity() >= c + extra);
+        self.retired.try_reserve(target - c)?;
+        self.frozen.try_reserve(target - c)?;
         Ok(())
     }
 
@@ -104,11 +130,9 @@ impl<T: Real> ArcFaceHead<T> {
         let m = new.margins.len();
         debug_assert_eq!(new.weight.len(), m * k * d);
         self.check_margins_fit(new.margins)?;
-        self.reserve_classes(m)?;
-        // from here on nothing allocates beyond the reserved room, nothing fails
-        self.weight
-            .try_grow_amortised((ck + m * k) * d, T::ZERO)
-            .map_err(|_| out_of_memory::<T>("weights", (m * k * d) as u128))?;
+        self.grow_for(m)?;
+        // from here on everything fits the reserved room: nothing fails
+        self.weight.resize((ck + m * k) * d, T::ZERO);
         self.weight[ck * d..].copy_from_slice(new.weight);
         let nr = &mut self.norms;
         nr.norm.resize(ck + m * k, T::ONE);

@@ -23,8 +23,8 @@ mod weights;
 mod workspace;
 
 pub use batch::Batch;
-pub use forward::Prediction;
 pub(crate) use classes::check_class_list;
+pub use forward::Prediction;
 pub(crate) use grow::NewClasses;
 pub use norm::NORM_EPS;
 pub use workspace::Workspace;

@@ -439,13 +439,17 @@ impl<T: Real> Workspace<T> {
         let grads = !self.results.grad_weight.is_empty();
         let oom = |what, len: usize| crate::memory::out_of_memory::<T>(what, len as u128);
         let lens = ClassSized {
-            products: s.cap.checked_mul(c * k).ok_or_else(|| oom("products", usize::MAX))?,
+            products: s
+                .cap
+                .checked_mul(c * k)
+                .ok_or_else(|| oom("products", usize::MAX))?,
             grad_weight: if grads { c * k * d } else { 0 },
             subcentre: if k > 1 { c * s.cap } else { 0 },
             start: c + 1,
         };
         // room first, then lengths: an allocation failure changes nothing
-        reserve_avec(&mut self.products, lens.products).map_err(|_| oom("products", lens.products))?;
+        reserve_avec(&mut self.products, lens.products)
+            .map_err(|_| oom("products", lens.products))?;
         reserve_avec(&mut self.results.grad_weight, lens.grad_weight)
             .map_err(|_| oom("weight gradient", lens.grad_weight))?;
         let cp = &mut self.class_pass;

@@ -160,7 +160,10 @@ fn seed_centres(unit: &[f64], d: usize, k: usize, seed: u64) -> Vec<f64> {
             *di = di.min(chord2(row(i), row(next)));
         }
     }
-    chosen.iter().flat_map(|&i| row(i).iter().copied()).collect()
+    chosen
+        .iter()
+        .flat_map(|&i| row(i).iter().copied())
+        .collect()
 }
 
 /// Assigns each row its most similar centre (lowest index on ties); returns

@@ -43,6 +43,9 @@ mod kmeans;
 
 pub use kmeans::{spherical_kmeans, SphericalKMeans};
 
+#[cfg(doc)]
+use crate::ArcFaceHead;
+
 /// How [`ArcFaceHead::enrol`] builds a new class (defaults and checks in
 /// `crate::config`: [`Enrolment::default`], [`Enrolment::validate`]).
 ///
@@ -63,6 +66,3 @@ pub struct Enrolment {
     /// (finite).
     pub class_weight: f64,
 }
-
-#[allow(unused_imports)]
-use crate::head::ArcFaceHead;
