@@ -397,6 +397,82 @@ fn bad_lifecycle_inputs_are_typed_errors_that_write_nothing() {
         assert!(e.contains(says), "{args:?}: {e}");
         assert_eq!(dir.snapshot(), before, "{args:?} changed the directory");
     }
+    // a head whose margins differ gives a new class none unless asked
+    dir.write("m.txt", b"0.1\n0.2\n0.3\n0.4\n");
+    ok(
+        &dir,
+        &[
+            "train",
+            "--quiet",
+            "--features",
+            "base.npy",
+            "--labels",
+            "base_y.npy",
+            "--margins",
+            "m.txt",
+            "--epochs",
+            "1",
+            "--out",
+            "pm.safetensors",
+        ],
+    );
+    let before = dir.snapshot();
+    let e = fails(
+        &dir,
+        &[
+            "enrol",
+            "--checkpoint",
+            "pm.safetensors",
+            "--features",
+            "x12.npy",
+            "--out",
+            "o.safetensors",
+        ],
+        2,
+    );
+    assert!(e.contains("invalid value for '--margin <M>'"), "{e}");
+    assert_eq!(dir.snapshot(), before);
+    ok(
+        &dir,
+        &[
+            "enrol",
+            "--checkpoint",
+            "pm.safetensors",
+            "--features",
+            "x12.npy",
+            "--margin",
+            "0.25",
+            "--out",
+            "o.safetensors",
+        ],
+    );
+    let (_, _, _, meta) = weight_of(&dir.path("o.safetensors"));
+    assert_eq!(
+        meta["head"]["margins"],
+        serde_json::json!([0.1, 0.2, 0.3, 0.4, 0.25])
+    );
+    std::fs::remove_file(dir.path("o.safetensors")).unwrap();
+    // --save-optimizer needs the state beside --checkpoint
+    let before = dir.snapshot();
+    let e = fails(
+        &dir,
+        &[
+            "enrol",
+            "--checkpoint",
+            "pm.safetensors",
+            "--features",
+            "x12.npy",
+            "--margin",
+            "0.25",
+            "--out",
+            "o.safetensors",
+            "--save-optimizer",
+        ],
+        1,
+    );
+    assert!(e.contains("pm.optim.safetensors"), "{e}");
+    assert_eq!(dir.snapshot(), before);
+
     // a failure while the outputs are committed leaves nothing behind either
     for step in ["write:1", "write:2", "rename:2"] {
         let before = dir.snapshot();
