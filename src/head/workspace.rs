@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::kernels::small_backward_scratch;
 use crate::memory::{Allocate, Count, Sizer};
 use crate::real::Real;
-use std::collections::TryReserveError;
 
 /// What the buffers are sized for.
 #[derive(Debug, Clone, Copy)]
@@ -402,70 +401,6 @@ impl<T: Real> Workspace<T> {
         Ok(())
     }
 
-    /// Resizes the class-sized buffers (the products, the weight gradient
-    /// if this workspace has one, the arg-max sub-centres, the class index)
-    /// to `head`'s number of classes after an enrolment or a removal;
-    /// a no-op when they fit. Growth is geometric (as `Vec`), so enrolling
-    /// classes one by one reallocates O(log C) times; shrinking keeps the
-    /// capacity. The step itself never resizes: a workspace that does not
-    /// fit the head is an error there. Errors (nothing changed): a head of
-    /// another K or D, or memory that cannot be had.
-    ///
-    /// ```
-    /// use arcface::{ArcFaceHead, Batch, Enrolment, HeadConfig, Workspace};
-    /// let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(2, 2), 0).unwrap();
-    /// let mut ws = Workspace::new(&head, 4);
-    /// let new = head.enrol(&[0.3, -1.0], &Enrolment::default()).unwrap();
-    /// assert!(head.forward_backward(&Batch::new(&[0.3, -1.0], &[new as i64]), &mut ws).is_err());
-    /// ws.fit(&head).unwrap();
-    /// head.forward_backward(&Batch::new(&[0.3, -1.0], &[new as i64]), &mut ws).unwrap();
-    /// assert_eq!(ws.grad_weight().len(), 3 * 2);
-    /// ```
-    pub fn fit(&mut self, head: &ArcFaceHead<T>) -> Result<()> {
-        let (c, k, _, d) = head.dims();
-        let s = self.shape;
-        if (s.k, s.d) != (k, d) {
-            return Err(crate::config::invalid(
-                "workspace",
-                format!(
-                    "was made for K = {}, D = {}; this head has K = {k}, D = {d}",
-                    s.k, s.d
-                ),
-            ));
-        }
-        if s.c == c {
-            return Ok(());
-        }
-        let grads = !self.results.grad_weight.is_empty();
-        let oom = |what, len: usize| crate::memory::out_of_memory::<T>(what, len as u128);
-        let lens = ClassSized {
-            products: s
-                .cap
-                .checked_mul(c * k)
-                .ok_or_else(|| oom("products", usize::MAX))?,
-            grad_weight: if grads { c * k * d } else { 0 },
-            subcentre: if k > 1 { c * s.cap } else { 0 },
-            start: c + 1,
-        };
-        // room first, then lengths: an allocation failure changes nothing
-        reserve_avec(&mut self.products, lens.products)
-            .map_err(|_| oom("products", lens.products))?;
-        reserve_avec(&mut self.results.grad_weight, lens.grad_weight)
-            .map_err(|_| oom("weight gradient", lens.grad_weight))?;
-        let cp = &mut self.class_pass;
-        reserve_vec(&mut cp.subcentre, lens.subcentre)
-            .and_then(|()| reserve_vec(&mut cp.by_class.start, lens.start))
-            .and_then(|()| reserve_vec(&mut cp.by_class.cursor, c))
-            .map_err(|_| oom("class index", lens.subcentre + 2 * c))?;
-        self.products.resize(lens.products, T::ZERO);
-        self.results.grad_weight.resize(lens.grad_weight, T::ZERO);
-        cp.subcentre.resize(lens.subcentre, T::ZERO);
-        cp.by_class.start.resize(lens.start, 0);
-        cp.by_class.cursor.resize(c, 0);
-        self.shape.c = c;
-        Ok(())
-    }
-
     /// Forgets the last step's results, after an error that had already
     /// written some of them: no per-sample losses, no feature gradients, zero
     /// weight gradients.
@@ -526,30 +461,4 @@ impl<T: Real> Workspace<T> {
     pub fn sample_losses(&self) -> &[T] {
         &self.results.sample_loss[..self.results.n]
     }
-}
-
-/// The lengths of the class-sized buffers for a head of C classes.
-struct ClassSized {
-    products: usize,
-    grad_weight: usize,
-    subcentre: usize,
-    start: usize,
-}
-
-/// Room for `len` elements in `v` (geometric growth), its length unchanged.
-fn reserve_vec<E>(v: &mut Vec<E>, len: usize) -> core::result::Result<(), TryReserveError> {
-    v.try_reserve(len.saturating_sub(v.len()))
-}
-
-/// Room for `len` elements in `v` (geometric growth), its length unchanged.
-fn reserve_avec<E: Clone + Default>(
-    v: &mut AVec<E>,
-    len: usize,
-) -> core::result::Result<(), TryReserveError> {
-    if len > v.capacity() {
-        let old = v.len();
-        v.try_grow_amortised(len, E::default())?;
-        v.resize(old, E::default());
-    }
-    Ok(())
 }
