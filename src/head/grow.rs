@@ -37,7 +37,10 @@ pub(crate) struct NewClasses<'a, T> {
 
 impl<T: Real> ArcFaceHead<T> {
     /// How many classes the head holds without reallocating its buffers
-    /// (at least `num_classes`; see the [growth rule](self)).
+    /// (at least `num_classes`). Enrolment that does not fit reallocates
+    /// every class-sized buffer, all in step, to hold
+    /// `max(C + m, 2 × class_capacity)` classes, as `Vec` grows: enrolling
+    /// classes one at a time copies each weight O(1) times on average.
     ///
     /// ```
     /// let mut h = arcface::ArcFaceHead::<f32>::new(arcface::HeadConfig::new(4, 8), 0).unwrap();
@@ -69,7 +72,7 @@ impl<T: Real> ArcFaceHead<T> {
         self.reserve_total(need, extra)
     }
 
-    /// Room for `extra` more classes by the [growth rule](self): when they do
+    /// Room for `extra` more classes by the growth rule: when they do
     /// not fit, room for `max(C + extra, 2 × class_capacity)`.
     fn grow_for(&mut self, extra: usize) -> Result<()> {
         let need = self.cfg.num_classes.checked_add(extra);

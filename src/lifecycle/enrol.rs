@@ -1,30 +1,5 @@
-//! Enrolment by weight imprinting (Qi, Brown & Lowe, *Low-Shot Learning
-//! with Imprinted Weights*, CVPR 2018).
-//!
-//! The exemplars $x_1..x_n$ of a new class are normalised,
-//! $u_i = x_i / \lVert x_i\rVert$ (in f64). Its weight rows are unit
-//! directions $\hat w_k$ scaled to $r$, the mean norm of the head's existing
-//! weight rows (classes not retired), so that the new rows see the same
-//! effective step size as the old ones when fine-tuned (the gradient of a
-//! normalised row scales as $1/\lVert w\rVert$); the head's cosines do not
-//! depend on $r$.
-//!
-//! - K = 1: $\hat w = \bar u / \lVert \bar u\rVert$ with $\bar u = \frac1n\sum_i u_i$,
-//!   the imprinted weight of Qi et al.
-//! - K > 1 and n ≥ K: the K centres of a seeded spherical k-means of the
-//!   $u_i$ ([`crate::spherical_kmeans`]), largest cluster first, so that
-//!   sub-centre 0 of the new class is its dominant one.
-//! - K > 1 and n < K: sub-centres $0..n$ are the exemplars themselves (the
-//!   k-means optimum with n clusters, objective 0) and the remaining K − n are
-//!   the K = 1 imprint $\bar u / \lVert\bar u\rVert$: the best single estimate of
-//!   the class, which adds no direction the exemplars do not support; the
-//!   sub-centre maximum at inference is then that of the n exemplars and
-//!   their mean. (If the exemplars cancel, $\bar u = 0$, the exemplars are
-//!   repeated instead.)
-//!
-//! Class $j$ of [`ArcFaceHead::enrol_many`] is clustered with seed
-//! `seed + j` (wrapping), so a class enrolled alone with `enrol` and seed
-//! `s + j` gets the same rows.
+//! Enrolment by weight imprinting: [`ArcFaceHead::enrol`] and
+//! [`ArcFaceHead::enrol_many`] (the rule is in `enrol`'s documentation).
 
 use super::kmeans::{dot, normalised, spherical_kmeans};
 use super::Enrolment;
@@ -34,8 +9,31 @@ use crate::real::Real;
 
 impl<T: Real> ArcFaceHead<T> {
     /// Adds one class imprinted from `embeddings` (n ≥ 1 rows of D,
-    /// row-major; see the [module docs](self) for the rule) and returns its
-    /// index, the old `num_classes`. Its margin is `how.margin`, or the
+    /// row-major) and returns its index, the old `num_classes`.
+    ///
+    /// The exemplars $x_1..x_n$ of a new class are normalised,
+    /// $u_i = x_i / \lVert x_i\rVert$ (in f64). Its weight rows are unit
+    /// directions $\hat w_k$ scaled to $r$, the mean norm of the head's existing
+    /// weight rows (classes not retired), so that the new rows see the same
+    /// effective step size as the old ones when fine-tuned (the gradient of a
+    /// normalised row scales as $1/\lVert w\rVert$); the head's cosines do not
+    /// depend on $r$.
+    ///
+    /// - K = 1: $\hat w = \bar u / \lVert \bar u\rVert$ with $\bar u = \frac1n\sum_i u_i$,
+    ///   the imprinted weight of Qi, Brown & Lowe (*Low-Shot Learning with
+    ///   Imprinted Weights*, CVPR 2018).
+    /// - K > 1 and n ≥ K: the K centres of a seeded spherical k-means of the
+    ///   $u_i$ ([`crate::spherical_kmeans`] with `how.seed`), largest cluster
+    ///   first, so that sub-centre 0 of the new class is its dominant one.
+    /// - K > 1 and n < K: sub-centres $0..n$ are the exemplars themselves (the
+    ///   k-means optimum with n clusters, objective 0) and the remaining K − n are
+    ///   the K = 1 imprint $\bar u / \lVert\bar u\rVert$: the best single estimate
+    ///   of the class, which adds no direction the exemplars do not support; the
+    ///   sub-centre maximum at inference is then that of the n exemplars and
+    ///   their mean. (If the exemplars cancel, $\bar u = 0$, the exemplars are
+    ///   repeated instead.)
+    ///
+    /// The new class's margin is `how.margin`, or the
     /// head's margin when every class has the same one (an error
     /// otherwise). With adaptive margins, recompute them afterwards from
     /// labels that include the new class:
@@ -80,8 +78,10 @@ impl<T: Real> ArcFaceHead<T> {
 
     /// Adds m classes at once, one growth: row i of `embeddings` (N×D) is
     /// an exemplar of new class `labels[i]`, labels `0..m` each used at
-    /// least once. Returns the new indices (old `num_classes` + j). The
-    /// rules and errors are [`Self::enrol`]'s, plus: a label count other
+    /// least once. Returns the new indices (old `num_classes` + j). Class
+    /// j is clustered with seed `how.seed + j` (wrapping), so a class
+    /// enrolled alone with seed `s + j` gets the same rows. The rules and
+    /// errors are [`Self::enrol`]'s, plus: a label count other
     /// than N, a negative label, a label in `0..m` with no exemplar.
     ///
     /// ```

@@ -1,23 +1,6 @@
-//! Seeded, deterministic spherical k-means (Dhillon & Modha, 2001) of unit
-//! vectors, in f64: the sub-centres of a class enrolled into a head with
-//! K > 1.
-//!
-//! For unit rows $u_i$ and unit centres $c_j$ the objective is
-//! $$J = \sum_i \bigl(1 - u_i \cdot c_{a(i)}\bigr),$$
-//! the cosine distance to the assigned centre. Each Lloyd iteration lowers it
-//! or leaves it: the assignment step gives every row its most similar centre
-//! (the lowest index on ties), and the update step sets each centre to the
-//! normalised mean of its rows, the unit vector that maximises
-//! $\sum_{i \in j} u_i \cdot c$ (Cauchy–Schwarz). A centre whose cluster is
-//! empty, or whose rows sum to zero, keeps its value. The loop stops when no
-//! assignment changes, or after the given number of iterations.
-//!
-//! Seeding is k-means++ (Arthur & Vassilvitskii, 2007) on the squared chord
-//! distance $\lVert u - c\rVert^2 = 2 - 2\,u\cdot c$: the first centre is a
-//! row drawn uniformly, each next one a row drawn with probability
-//! proportional to its distance to the nearest centre chosen so far (a row
-//! not yet chosen, uniformly, when every distance is 0), all from
-//! [`SplitMix64`] with the given seed. Same input and seed, same bits.
+//! Seeded, deterministic spherical k-means of unit vectors (the sub-centres
+//! of a class enrolled into a head with K > 1); the rules are in
+//! [`spherical_kmeans`]'s documentation.
 
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
@@ -63,8 +46,27 @@ impl SphericalKMeans {
 
 /// Spherical k-means of the `n` rows of `unit` (n×`d`, each of norm 1) into
 /// `k` clusters (1 ≤ k ≤ n), seeded with `seed`, for at most `iters` Lloyd
-/// iterations (see the [module docs](self) for the rules). Errors: a shape
-/// that does not fit, k = 0 or k > n, a row that is not finite.
+/// iterations. Errors: a shape that does not fit, k = 0 or k > n, a row
+/// that is not finite.
+///
+/// The algorithm is Dhillon & Modha's (2001), in f64.
+///
+/// For unit rows $u_i$ and unit centres $c_j$ the objective is
+/// $$J = \sum_i \bigl(1 - u_i \cdot c_{a(i)}\bigr),$$
+/// the cosine distance to the assigned centre. Each Lloyd iteration lowers it
+/// or leaves it: the assignment step gives every row its most similar centre
+/// (the lowest index on ties), and the update step sets each centre to the
+/// normalised mean of its rows, the unit vector that maximises
+/// $\sum_{i \in j} u_i \cdot c$ (Cauchy–Schwarz). A centre whose cluster is
+/// empty, or whose rows sum to zero, keeps its value. The loop stops when no
+/// assignment changes, or after the given number of iterations.
+///
+/// Seeding is k-means++ (Arthur & Vassilvitskii, 2007) on the squared chord
+/// distance $\lVert u - c\rVert^2 = 2 - 2\,u\cdot c$: the first centre is a
+/// row drawn uniformly, each next one a row drawn with probability
+/// proportional to its distance to the nearest centre chosen so far (a row
+/// not yet chosen, uniformly, when every distance is 0), all from
+/// [`SplitMix64`] with the given seed. Same input and seed, same bits.
 ///
 /// ```
 /// // two tight groups on the circle
