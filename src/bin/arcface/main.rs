@@ -82,6 +82,7 @@ fn main() -> ExitCode {
         Some(Command::Train(a)) => ("train", cmd::train::run(&a)),
         Some(Command::Eval(a)) => ("eval", cmd::eval::run(&a)),
         Some(Command::Predict(a)) => ("predict", cmd::predict::run(&a)),
+        Some(Command::Clean(a)) => ("clean", cmd::clean::run(&a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,9 +8,11 @@
 //! fine-tuning, or the library's defaults) is an `Option` without a clap
 //! default, and its help states the default instead.
 
+mod clean;
 mod infer;
 mod train;
 
+pub use clean::*;
 pub use infer::*;
 pub use train::*;
 
@@ -34,6 +36,7 @@ Examples:
   arcface train --features x.npy --labels y.npy --val-fraction 0.1 --out head.safetensors
   arcface eval --checkpoint head.safetensors --features x.npy --labels y.npy
   arcface predict --checkpoint head.safetensors --features x.npy --format csv
+  arcface clean --checkpoint k3.safetensors --features x.npy --labels y.npy --keep keep.npy
 
 Data: UCI Optical Recognition of Handwritten Digits, E. Alpaydin and C. Kaynak (1998),
 CC BY 4.0, https://doi.org/10.24432/C50P49";
@@ -113,6 +116,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Top-k labels and softmax scores of each sample, as JSON or CSV
     Predict(PredictArgs),
+    /// Find label noise with a sub-centre head: dominant sub-centres, angles, keep mask, K = 1 head
+    Clean(Box<CleanArgs>),
     /// Print the version
     #[command(hide = true)]
     Version,
