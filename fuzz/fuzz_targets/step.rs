@@ -9,7 +9,9 @@
 //! visible results unchanged bit for bit, or a finite loss and finite
 //! gradients of the right shapes; invalid batches are always errors;
 //! `loss` equals `forward_backward`; refused `sgd_step`/`set_margins` write
-//! nothing.
+//! nothing; cleaning (`clean`, `to_single_centre`) errors exactly on bad
+//! input and otherwise gives angles in [0°, 180°], indices below K and
+//! strict ⊆ official keep masks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -30,7 +30,10 @@ pub(super) fn own_class_cosines<T: Real>(
     let cfg = head.config();
     let (k, d) = (cfg.num_subcenters, cfg.in_channels);
     let n = labels.len();
-    let blocks = sample_pass_blocks(n.saturating_mul(k).saturating_mul(d), head.threads().count());
+    let blocks = sample_pass_blocks(
+        n.saturating_mul(k).saturating_mul(d),
+        head.threads().count(),
+    );
     let split = RowSplit::new(n, blocks);
     let (w, norms, arch) = (head.weight(), head.weight_norms(), crate::simd::arch());
     for_blocks(

@@ -122,4 +122,3 @@ fn write_outputs<T: Real>(
     }
     out.commit()
 }
-

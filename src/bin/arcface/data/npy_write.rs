@@ -67,7 +67,10 @@ mod tests {
         let b = bools(&[true, false, true]);
         assert_eq!(b.len() % 64, 3);
         let parsed = crate::data::npy::parse(&b).unwrap();
-        assert_eq!((parsed.descr.as_str(), parsed.shape.as_slice()), ("|b1", &[3][..]));
+        assert_eq!(
+            (parsed.descr.as_str(), parsed.shape.as_slice()),
+            ("|b1", &[3][..])
+        );
         assert_eq!(parsed.data, &[1, 0, 1]);
         let l = int64(&[5, -1, 7]);
         assert_eq!(crate::data::npy::labels(&l).unwrap(), vec![5, -1, 7]);
@@ -75,6 +78,9 @@ mod tests {
         let (x, d) = crate::data::npy::features::<f32>(&m).unwrap();
         assert_eq!((x, d), (vec![1.5, -2.0, 0.25, 3.0, 4.0, 5.0], 3));
         let m = matrix(&[0.1f64, 0.2], 1);
-        assert_eq!(crate::data::npy::features::<f64>(&m).unwrap(), (vec![0.1, 0.2], 1));
+        assert_eq!(
+            crate::data::npy::features::<f64>(&m).unwrap(),
+            (vec![0.1, 0.2], 1)
+        );
     }
 }

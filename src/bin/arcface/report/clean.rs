@@ -2,7 +2,7 @@
 //! sample) and the summary on standard output.
 
 use super::pct;
-use arcface::{Cleaning, CleanRule};
+use arcface::{CleanRule, Cleaning};
 use serde::Serialize;
 
 /// Where the run's inputs came from and what it was asked.
