@@ -29,7 +29,10 @@ fn main() {
         _ => (2, vec![256, 1024]),
     };
     let (d, c, k) = (512, 10_000, 3);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let head = ArcFaceHead::<f32>::new(HeadConfig::new(c, d).with_subcenters(k), 0).unwrap();
         println!("| N | step (ms) | clean (ms) | step / clean |");

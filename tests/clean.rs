@@ -101,10 +101,10 @@ fn check_against_reference<T: Real>(seed: u64, cos_tol: f64) {
     for threshold in [75.0, 60.0, 95.0] {
         let got = head.clean(&x, &y, &CleanConfig::new(threshold)).unwrap();
         assert_eq!(got.dominant, want.dominant);
-        for i in 0..n {
+        for (i, &label) in y.iter().enumerate() {
             let row = &got.cosines[i * k..(i + 1) * k];
-            for s in 0..k {
-                assert!((row[s] - want.cos[i][s]).abs() <= cos_tol, "sample {i}");
+            for (got_cos, want_cos) in row.iter().zip(&want.cos[i]) {
+                assert!((got_cos - want_cos).abs() <= cos_tol, "sample {i}");
             }
             let mut sorted = want.cos[i].clone();
             sorted.sort_by(|a, b| b.total_cmp(a));
@@ -120,7 +120,7 @@ fn check_against_reference<T: Real>(seed: u64, cos_tol: f64) {
                 assert_eq!(got.keep_official[i], a < threshold, "sample {i}");
                 assert_eq!(
                     got.keep_strict[i],
-                    a < threshold && want.nearest[i] == want.dominant[y[i] as usize],
+                    a < threshold && want.nearest[i] == want.dominant[label as usize],
                     "sample {i}"
                 );
             }

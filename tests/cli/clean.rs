@@ -170,14 +170,12 @@ fn the_recipe_train_k3_clean_train_k1_finds_the_noise_and_beats_both() {
         &x_all[x_all.len() - n * d * 4..],
         &y_all[y_all.len() - n * 8..],
     );
-    let mut j = 0;
-    for i in (0..n).filter(|&i| official[i]) {
+    for (j, i) in (0..n).filter(|&i| official[i]).enumerate() {
         assert_eq!(
             &xs[j * d * 4..(j + 1) * d * 4],
             &x_all[i * d * 4..(i + 1) * d * 4]
         );
         assert_eq!(&ys[j * 8..(j + 1) * 8], &y_all[i * 8..(i + 1) * 8]);
-        j += 1;
     }
     // the K = 1 head of the dominant sub-centres evaluates as a head
     assert!(eval_top1(&dir, "dom.safetensors") > 0.5);

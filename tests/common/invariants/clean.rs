@@ -74,8 +74,8 @@ pub fn check_clean<T: Real>(head: &ArcFaceHead<T>, x: &[T], labels: &[i64], thre
             .enumerate()
             .all(|(j, &v)| v < row[dom] || (v == row[dom] && j >= dom)));
     }
-    for i in 0..n {
-        let (y, s) = (labels[i] as usize, r.nearest[i]);
+    for (i, &label) in labels.iter().enumerate() {
+        let (y, s) = (label as usize, r.nearest[i]);
         let cos = &r.cosines[i * k..(i + 1) * k];
         assert!(s < k && cos.iter().all(|v| v.is_finite()));
         assert!(cos
