@@ -4,25 +4,7 @@
 //! of other classes, samples of no class) settle on the others or far from
 //! all of them.
 //!
-//! For a labelled set $(x_i, y_i)$ and the cosines
-//! $\cos\theta_{ik}$ of sample $i$ to the K sub-centres of its own class
-//! (computed as the training step computes them):
-//!
-//! - its **nearest** sub-centre is $n_i = \arg\max_k \cos\theta_{ik}$
-//!   (the lowest $k$ on ties);
-//! - the **dominant** sub-centre of class $c$ is the one most of its
-//!   samples are nearest to, $\hat k_c = \arg\max_k |\{i : y_i = c, n_i = k\}|$
-//!   (the lowest $k$ on ties; 0 for a class without samples);
-//! - the sample's **angle** is $\theta_i = \arccos \cos\theta_{i \hat k_{y_i}}$
-//!   in degrees, in $[0°, 180°]$;
-//! - the paper's rule ([`CleanRule::Official`]) keeps it when
-//!   $\theta_i < \tau$ (the threshold, 75° by default,
-//!   [`CleanConfig::DEFAULT_THRESHOLD_DEGREES`]); the strict rule
-//!   ([`CleanRule::Strict`], raised on pytorch-metric-learning's tracker)
-//!   also drops it when $n_i \ne \hat k_{y_i}$: a sample nearest a
-//!   non-dominant sub-centre is taken for noise even when it lies within
-//!   $\tau$ of the dominant one. The strict set is a subset of the
-//!   official one.
+//! The rule is documented on [`Cleaning`].
 //!
 //! The data is read once ([`ArcFaceHead::clean`]): one pass computes each
 //! sample's K own-class cosines (N×K numbers are kept, K is small); the
@@ -86,6 +68,26 @@ pub enum CleanRule {
 /// What a cleaning found: per sample its own-class cosines, nearest
 /// sub-centre, angle to the dominant one and whether each rule keeps it;
 /// per class its dominant sub-centre and how many samples are nearest each.
+///
+/// For a labelled set $(x_i, y_i)$ and the cosines
+/// $\cos\theta_{ik}$ of sample $i$ to the K sub-centres of its own class
+/// (computed as the training step computes them):
+///
+/// - its **nearest** sub-centre is $n_i = \arg\max_k \cos\theta_{ik}$
+///   (the lowest $k$ on ties);
+/// - the **dominant** sub-centre of class $c$ is the one most of its
+///   samples are nearest to, $\hat k_c = \arg\max_k |\{i : y_i = c, n_i = k\}|$
+///   (the lowest $k$ on ties; 0 for a class without samples);
+/// - the sample's **angle** is $\theta_i = \arccos \cos\theta_{i \hat k_{y_i}}$
+///   in degrees, in $[0°, 180°]$;
+/// - the paper's rule ([`CleanRule::Official`]) keeps it when
+///   $\theta_i < \tau$ (the threshold, 75° by default,
+///   [`CleanConfig::DEFAULT_THRESHOLD_DEGREES`]); the strict rule
+///   ([`CleanRule::Strict`], raised on pytorch-metric-learning's tracker)
+///   also drops it when $n_i \ne \hat k_{y_i}$: a sample nearest a
+///   non-dominant sub-centre is taken for noise even when it lies within
+///   $\tau$ of the dominant one. The strict set is a subset of the
+///   official one.
 ///
 /// ```
 /// use arcface::{ArcFaceHead, CleanConfig, CleanRule, HeadConfig};
@@ -196,8 +198,7 @@ impl Cleaning {
 
 impl<T: Real> ArcFaceHead<T> {
     /// Finds each class's dominant sub-centre, each sample's angle to it and
-    /// the keep masks of both rules (see the module docs of
-    /// [`Cleaning`]'s maths) for `features` (N×D) labelled `labels`, in one
+    /// the keep masks of both rules (the maths is on [`Cleaning`]) for `features` (N×D) labelled `labels`, in one
     /// pass over the data, split over the head's threads (the result does
     /// not depend on their number).
     ///
