@@ -140,6 +140,22 @@ pub struct Outcome {
     pub recall: f64,
     /// Fraction of the training set kept.
     pub kept: f64,
+    /// Precision, recall and kept fraction of the strict rule (reported,
+    /// not retrained on).
+    pub strict: (f64, f64, f64),
+}
+
+/// Precision and recall of the samples `keep` drops against `noise`, and
+/// the fraction kept.
+pub fn dropped_vs_noise(keep: &[bool], noise: &[bool]) -> (f64, f64, f64) {
+    let hit = keep.iter().zip(noise).filter(|(&k, &n)| !k && n).count();
+    let dropped = keep.iter().filter(|&&k| !k).count();
+    let injected = noise.iter().filter(|&&n| n).count();
+    (
+        hit as f64 / dropped.max(1) as f64,
+        hit as f64 / injected.max(1) as f64,
+        1.0 - dropped as f64 / keep.len().max(1) as f64,
+    )
 }
 
 /// A head of `k` sub-centres trained on (`x`, `y`) with `r`'s settings.
@@ -201,19 +217,14 @@ pub fn run_recipes(set: &NoisySet, r: &Recipe) -> Outcome {
         y.push(set.train_y[i]);
     }
     let cleaned = train(&x, &y, c, d, 1, r);
-    let dropped_noise = keep
-        .iter()
-        .zip(&set.noise)
-        .filter(|(&k, &n)| !k && n)
-        .count();
-    let dropped = keep.iter().filter(|&&k| !k).count();
-    let noise = set.noise.iter().filter(|&&n| n).count();
+    let (precision, recall, kept) = dropped_vs_noise(keep, &set.noise);
     Outcome {
         k1: top1(&k1, &set.test_x, &set.test_y),
         kn: top1(&kn, &set.test_x, &set.test_y),
         cleaned: top1(&cleaned, &set.test_x, &set.test_y),
-        precision: dropped_noise as f64 / dropped.max(1) as f64,
-        recall: dropped_noise as f64 / noise.max(1) as f64,
-        kept: y.len() as f64 / set.train_y.len() as f64,
+        precision,
+        recall,
+        kept,
+        strict: dropped_vs_noise(cleaning.keep(CleanRule::Strict), &set.noise),
     }
 }
