@@ -56,6 +56,7 @@
 
 mod aligned;
 mod checkpoint;
+mod clean;
 mod config;
 mod error;
 mod gemm;
@@ -74,6 +75,7 @@ mod rng;
 mod simd;
 mod train;
 
+pub use clean::{AngleStats, ClassCleaning, CleanConfig, CleanRule, Cleaning};
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
 pub use error::{Error, Result};
 /// The `half` crate, for its `f16` and `bf16` types.

@@ -1,10 +1,13 @@
 //! The `arcface` program end to end, one module per concern (in `tests/cli/`):
-//! training, PyTorch interoperation, the class lifecycle, errors, the outputs a run writes, the
+//! training, PyTorch interoperation, the class lifecycle, cleaning, errors, the outputs a run
+//! writes, the
 //! limits on memory and size, and how inputs are read. This file holds the
 //! helpers they share.
 
 mod common;
 
+#[path = "cli/clean.rs"]
+mod clean;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/inputs.rs"]

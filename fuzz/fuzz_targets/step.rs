@@ -11,7 +11,10 @@
 //! `loss` equals `forward_backward`; refused `sgd_step`/`set_margins` write
 //! nothing. On the same case, the class lifecycle (`invariants::lifecycle`):
 //! the case's features enrolled as a new class, then a retirement and a
-//! removal; a refused call changes nothing.
+//! removal; a refused call changes nothing. Cleaning (`invariants::clean`:
+//! `clean`, `to_single_centre`) errors exactly on bad
+//! input and otherwise gives angles in [0°, 180°], indices below K and
+//! strict ⊆ official keep masks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -42,6 +42,12 @@ impl<T: Real> ArcFaceHead<T> {
         &self.weight
     }
 
+    /// The cached max(‖w_r‖, ε) of every weight row: a cosine is a
+    /// product with x̂ divided by it.
+    pub(crate) fn weight_norms(&self) -> &[T] {
+        &self.norms.norm
+    }
+
     /// Replaces the weights. Non-finite values or a wrong length are errors
     /// and leave the head unchanged.
     ///
@@ -125,7 +131,7 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// The error left by the last change of the weights, if any.
-    pub(super) fn check_weight(&self) -> Result<()> {
+    pub(crate) fn check_weight(&self) -> Result<()> {
         match &self.bad_row {
             Some(e) => Err(e.clone()),
             None => Ok(()),

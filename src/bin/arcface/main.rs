@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         Some(Command::Predict(a)) => ("predict", cmd::predict::run(&a)),
         Some(Command::Enrol(a)) => ("enrol", cmd::lifecycle::enrol(&a)),
         Some(Command::Retire(a)) => ("retire", cmd::lifecycle::retire(&a)),
+        Some(Command::Clean(a)) => ("clean", cmd::clean::run(&a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,10 +8,12 @@
 //! fine-tuning, or the library's defaults) is an `Option` without a clap
 //! default, and its help states the default instead.
 
+mod clean;
 mod infer;
 mod lifecycle;
 mod train;
 
+pub use clean::*;
 pub use infer::*;
 pub use lifecycle::*;
 pub use train::*;
@@ -38,6 +40,7 @@ Examples:
   arcface predict --checkpoint head.safetensors --features x.npy --format csv
   arcface enrol --checkpoint head.safetensors --features new.npy --label-name ada --out head2.safetensors
   arcface retire --checkpoint head2.safetensors --classes 3,7 --out head3.safetensors
+  arcface clean --checkpoint k3.safetensors --features x.npy --labels y.npy --keep keep.npy
 
 Data: UCI Optical Recognition of Handwritten Digits, E. Alpaydin and C. Kaynak (1998),
 CC BY 4.0, https://doi.org/10.24432/C50P49";
@@ -121,6 +124,8 @@ pub enum Command {
     Enrol(Box<EnrolArgs>),
     /// Retire classes of a trained head: mask them out of predictions, or remove them
     Retire(RetireArgs),
+    /// Find label noise with a sub-centre head: dominant sub-centres, angles, keep mask, K = 1 head
+    Clean(Box<CleanArgs>),
     /// Print the version
     #[command(hide = true)]
     Version,

@@ -4,6 +4,7 @@
 //! checkpoint's head and the data to run it on); [`footprint`] estimates
 //! the memory each asks of the library before it asks.
 
+pub mod clean;
 mod config;
 pub mod eval;
 mod footprint;
