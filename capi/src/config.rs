@@ -174,7 +174,9 @@ impl ArcfaceOptimizerConfig {
     pub fn from_config(c: OptimizerConfig) -> Self {
         let (kind, s, a, weight_decay) = match c {
             OptimizerConfig::Sgd(s) => (ARCFACE_OPTIMIZER_SGD, s, AdamW::default(), s.weight_decay),
-            OptimizerConfig::AdamW(a) => (ARCFACE_OPTIMIZER_ADAMW, Sgd::default(), a, a.weight_decay),
+            OptimizerConfig::AdamW(a) => {
+                (ARCFACE_OPTIMIZER_ADAMW, Sgd::default(), a, a.weight_decay)
+            }
         };
         Self {
             kind,
@@ -192,9 +194,9 @@ impl ArcfaceOptimizerConfig {
     pub fn defaults(kind: u32) -> Res<Self> {
         match kind {
             ARCFACE_OPTIMIZER_SGD => Ok(Self::from_config(OptimizerConfig::Sgd(Sgd::default()))),
-            ARCFACE_OPTIMIZER_ADAMW => Ok(Self::from_config(OptimizerConfig::AdamW(
-                AdamW::default(),
-            ))),
+            ARCFACE_OPTIMIZER_ADAMW => {
+                Ok(Self::from_config(OptimizerConfig::AdamW(AdamW::default())))
+            }
             k => Err(Fail::config(format!("optimizer kind: unknown value {k}"))),
         }
     }
@@ -352,7 +354,11 @@ mod tests {
         h.reduction = 9;
         assert!(h.to_config(None).unwrap_err().message.contains("reduction"));
         let h = ArcfaceHeadConfig::defaults(0, 2);
-        assert!(h.to_config(None).unwrap_err().message.contains("num_classes"));
+        assert!(h
+            .to_config(None)
+            .unwrap_err()
+            .message
+            .contains("num_classes"));
         assert!(ArcfaceOptimizerConfig::defaults(5).is_err());
         let mut t = ArcfaceTrainConfig::defaults();
         t.schedule = 3;

@@ -27,8 +27,15 @@ unsafe fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Res<&'a [T]> {
     if p.is_null() || !p.is_aligned() {
         return Err(Fail::null(what));
     }
-    if len.checked_mul(size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
-        return Err(Fail::length(what, isize::MAX as usize / size_of::<T>(), len));
+    if len
+        .checked_mul(size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(Fail::length(
+            what,
+            isize::MAX as usize / size_of::<T>(),
+            len,
+        ));
     }
     // SAFETY: non-NULL and aligned (checked), `len` elements within one
     // allocation and unwritten during 'a (the caller's contract), and the
@@ -221,7 +228,9 @@ pub unsafe extern "C" fn arcface_head_new(
             false => Some(slice(margins, margins_len, "margins")?),
         };
         let cfg = cfg.to_config(m)?;
-        new_handle(out, || Ok(ArcfaceHead(arcface::ArcFaceHead::new(cfg, seed)?)))
+        new_handle(out, || {
+            Ok(ArcfaceHead(arcface::ArcFaceHead::new(cfg, seed)?))
+        })
     })
 }
 
@@ -242,7 +251,9 @@ pub unsafe extern "C" fn arcface_head_from_weight(
     guard(|| unsafe {
         let cfg = get(config, "config")?.to_config(None)?;
         let w = slice(weight, weight_len, "weight")?;
-        new_handle(out, || Ok(ArcfaceHead(arcface::ArcFaceHead::from_weight(cfg, w)?)))
+        new_handle(out, || {
+            Ok(ArcfaceHead(arcface::ArcFaceHead::from_weight(cfg, w)?))
+        })
     })
 }
 
@@ -274,7 +285,12 @@ pub unsafe extern "C" fn arcface_head_save(
     path: *const c_char,
 ) -> ArcfaceStatus {
     // SAFETY: every pointer's contract is the caller's (above)
-    guard(|| unsafe { Ok(arcface::save_head(&get(head, "head")?.0, c_path(path, "path")?)?) })
+    guard(|| unsafe {
+        Ok(arcface::save_head(
+            &get(head, "head")?.0,
+            c_path(path, "path")?,
+        )?)
+    })
 }
 
 /// Frees a head; NULL does nothing. The handle must not be used after.

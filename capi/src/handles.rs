@@ -7,9 +7,7 @@
 
 use crate::config::{ArcfaceAdaptiveMargins, ArcfaceOptimizerConfig, ArcfaceTrainConfig};
 use crate::status::{Fail, Res};
-use arcface::{
-    ArcFaceHead, Batch, Dataset, EpochInfo, Event, Optimizer, Trainer, Workspace,
-};
+use arcface::{ArcFaceHead, Batch, Dataset, EpochInfo, Event, Optimizer, Trainer, Workspace};
 use std::ops::ControlFlow;
 
 /// A head: weights, margins, scale and loss (f32).
@@ -134,7 +132,7 @@ impl ArcfaceHead {
     /// The batch size of `features`, or a length error.
     fn samples(&self, features: &[f32]) -> Res<usize> {
         let d = self.0.config().in_channels;
-        if features.is_empty() || features.len() % d != 0 {
+        if features.is_empty() || !features.len().is_multiple_of(d) {
             return Err(Fail::new(
                 crate::status::ArcfaceStatus::ArcfaceBadLength,
                 format!(
@@ -204,7 +202,7 @@ impl ArcfaceOptimizer {
         let grad = ws.0.grad_weight();
         if grad.len() != head.0.weight().len() {
             return Err(Fail::length(
-                "workspace gradient (no training step yet, or another head's shape)",
+                "workspace gradient (a workspace made for another head shape)",
                 head.0.weight().len(),
                 grad.len(),
             ));
@@ -219,9 +217,8 @@ impl ArcfaceOptimizer {
 
 /// The trainer's per-epoch callback: return 0 to go on, nonzero to stop
 /// after this epoch. `info` is valid during the call only.
-pub type ArcfaceEpochCallback = Option<
-    extern "C" fn(info: *const ArcfaceEpochInfo, user_data: *mut std::ffi::c_void) -> i32,
->;
+pub type ArcfaceEpochCallback =
+    Option<extern "C" fn(info: *const ArcfaceEpochInfo, user_data: *mut std::ffi::c_void) -> i32>;
 
 impl ArcfaceTrainer {
     pub fn new(head: &ArcfaceHead, cfg: ArcfaceTrainConfig) -> Res<Self> {
