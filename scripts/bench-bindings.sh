@@ -2,7 +2,7 @@
 # The overhead of the C binding: one training step at (N, D, C, K) = (256, 512, 10000, 1) and
 # one top-1 prediction at (1, 512, 10000, 1), through the C API (examples/c/bench.c, built with
 # cc against the static library) and through the Rust API (capi/examples/bench_bindings.rs),
-# with the same head and inputs. The two programs run alternately ROUNDS times (default 3);
+# with the same head and inputs. The two programs run alternately ROUNDS times (default 5);
 # each reports the median of ITERS timed calls (default 20), and the table gives the best
 # median of each and the ratio C / Rust. Also prints the stripped shared library's size and its
 # largest symbols.
@@ -10,7 +10,7 @@
 # Usage: scripts/bench-bindings.sh [ROUNDS] [ITERS]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-rounds=${1:-3}
+rounds=${1:-5}
 iters=${2:-20}
 target_dir=${CARGO_TARGET_DIR:-target}
 work=$(mktemp -d)
@@ -27,17 +27,18 @@ for _ in $(seq "$rounds"); do
 done | tee "$work/runs.jsonl"
 
 echo
-echo "| operation | Rust (ms) | C (ms) | C / Rust |"
-echo "|---|---|---|---|"
+echo "| operation | Rust (ms) | C (ms) | C / Rust (best medians) | C / Rust per round | median |"
+echo "|---|---|---|---|---|---|"
 for op in step predict; do
-  awk -v op="$op" -F'[:,]' '
-    $0 ~ "\"op\":\"" op "\"" {
-      api = ($2 ~ /rust/) ? "rust" : "c"
-      for (i = 1; i <= NF; i++) if ($i ~ /median_ms/) t = $(i + 1) + 0
-      if (!(api in best) || t < best[api]) best[api] = t
-    }
-    END { printf "| %s | %.3f | %.3f | %.3f |\n", op, best["rust"], best["c"], best["c"] / best["rust"] }
-  ' "$work/runs.jsonl"
+  grep "\"op\":\"$op\"" "$work/runs.jsonl" | sed 's/.*"api":"\([a-z]*\)".*"median_ms":\([0-9.]*\).*/\1 \2/' | awk -v op="$op" '
+    $1 == "rust" { r[++nr] = $2; if (nr == 1 || $2 < br) br = $2 }
+    $1 == "c"    { c[++nc] = $2; if (nc == 1 || $2 < bc) bc = $2 }
+    END {
+      for (i = 1; i <= nr; i++) { q[i] = c[i] / r[i]; list = list sprintf("%s%.3f", i > 1 ? ", " : "", q[i]) }
+      for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (q[j] < q[i]) { t = q[i]; q[i] = q[j]; q[j] = t }
+      med = nr % 2 ? q[(nr + 1) / 2] : (q[nr / 2] + q[nr / 2 + 1]) / 2
+      printf "| %s | %.3f | %.3f | %.3f | %s | %.3f |\n", op, br, bc, bc / br, list, med
+    }'
 done
 
 echo
@@ -45,9 +46,13 @@ cp "$lib/libarcface_c.so" "$work/libarcface_c.so"
 strip "$work/libarcface_c.so"
 echo "stripped libarcface_c.so: $(stat -c %s "$work/libarcface_c.so") bytes"
 size "$work/libarcface_c.so"
-echo "code and data by crate (symbol sizes of the unstripped library, bytes):"
-nm --size-sort --radix=d -C "$lib/libarcface_c.so" | awk '
-  { size = $1; $1 = ""; $2 = ""; name = $0; sub(/^ +/, "", name); sub(/^</, "", name)
-    split(name, part, "::"); crate = part[1]; if (crate ~ /[ (]/ || crate == name) crate = "(C / other)"
-    total[crate] += size }
-  END { for (c in total) print total[c], c }' | sort -nr | head -n 10
+echo "code by crate (.text bytes from each function symbol to the next, largest first):"
+nm -n --radix=d -C "$lib/libarcface_c.so" | awk '
+  $2 ~ /^[tT]$/ {
+    if (name != "") { total[crate] += $1 - addr }
+    addr = $1; $1 = ""; $2 = ""; name = $0; sub(/^ +/, "", name); sub(/^</, "", name)
+    split(name, part, "::"); crate = part[1]
+    if (name ~ /^gemm_v0_/) crate = "private_gemm_x86 (assembly kernels)"
+    else if (crate ~ /[ (]/ || crate == name) crate = "(other)"
+  }
+  END { for (c in total) printf "%9d  %s\n", total[c], c }' | sort -nr | head -n 12
