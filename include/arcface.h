@@ -92,6 +92,12 @@ typedef enum ArcfaceStatus {
   ARCFACE_DIVERGED = 9,
   // An internal error (a caught panic); please report it.
   ARCFACE_INTERNAL = 10,
+  // A class index outside `0..num_classes`, listed twice, or already
+  // retired (retire, enrol).
+  ARCFACE_BAD_CLASS = 11,
+  // Enrolment embeddings without a direction (zero norm, or a class
+  // whose normalised exemplars cancel).
+  ARCFACE_BAD_EMBEDDING = 12,
 } ArcfaceStatus;
 
 // A head: weights, margins, scale and loss (f32).
@@ -205,6 +211,23 @@ typedef struct ArcfaceTrainConfig {
   uint8_t train_accuracy;
 } ArcfaceTrainConfig;
 
+// How `arcface_head_enrol` builds a new class by weight imprinting
+// (`arcface_enrolment_default()` holds the defaults).
+typedef struct ArcfaceEnrolment {
+  // Seed of the spherical k-means' initialisation (K > 1; default 0).
+  uint64_t seed;
+  // Lloyd iterations at most (default 50).
+  size_t kmeans_iters;
+  // Nonzero: the new class gets `margin`; 0 (default): the margin the
+  // head's classes share (an error when their margins differ).
+  uint8_t use_margin;
+  // The new class's margin when `use_margin` is nonzero.
+  double margin;
+  // The new class's loss weight, used when the loss has class weights
+  // (default 1).
+  double class_weight;
+} ArcfaceEnrolment;
+
 // One finished epoch, passed to the trainer's callback and kept in the
 // report. Values not measured are NaN.
 typedef struct ArcfaceEpochInfo {
@@ -305,14 +328,14 @@ enum ArcfaceStatus arcface_head_from_weight(const struct ArcfaceHeadConfig *conf
 //
 // # Safety
 // `path` is NULL or a NUL-terminated UTF-8 string; `out` NULL or writable.
-enum ArcfaceStatus arcface_head_load(const char *path_, struct ArcfaceHead **out);
+enum ArcfaceStatus arcface_head_load(const char *path, struct ArcfaceHead **out);
 
 // Saves the head (weights as f32 under `head.norm_product.weight`, and its
 // configuration), atomically: on error the file is as it was.
 //
 // # Safety
 // `head` is NULL or a live head; `path` NULL or a NUL-terminated string.
-enum ArcfaceStatus arcface_head_save(const struct ArcfaceHead *head, const char *path_);
+enum ArcfaceStatus arcface_head_save(const struct ArcfaceHead *head, const char *path);
 
 // Frees a head; NULL does nothing. The handle must not be used after.
 //
@@ -354,6 +377,54 @@ enum ArcfaceStatus arcface_head_set_adaptive_margins(struct ArcfaceHead *head,
                                                      const int64_t *labels,
                                                      size_t n,
                                                      const struct ArcfaceAdaptiveMargins *params);
+
+// The enrolment defaults: seed 0, 50 k-means iterations, the head's
+// shared margin, class weight 1.
+struct ArcfaceEnrolment arcface_enrolment_default(void);
+
+// Adds one class to the head by weight imprinting from `len` / D
+// exemplar embeddings (row-major, `len` a positive multiple of D): with
+// K = 1 its row is the normalised mean of the normalised exemplars, with
+// K > 1 the sub-centres come from a seeded spherical k-means. The new
+// class's index (the old C) goes to `*class_index`. Workspaces and
+// optimisers of the head then need `arcface_workspace_fit` and
+// `arcface_optimizer_fit`.
+//
+// # Safety
+// `head` is NULL or live and not in use elsewhere; other non-NULL pointers
+// point to what their names and lengths say.
+enum ArcfaceStatus arcface_head_enrol(struct ArcfaceHead *head,
+                                      const float *embeddings,
+                                      size_t len,
+                                      const struct ArcfaceEnrolment *how,
+                                      size_t *class_index);
+
+// Retires `len` classes (mask semantics: their rows stay; their logits
+// are -inf, they are never predicted, take no part in a training step's
+// softmax, and a training label naming one is `ARCFACE_BAD_LABEL`).
+// All or nothing: an unknown, repeated or already retired class is
+// `ARCFACE_BAD_CLASS` and retires none.
+//
+// # Safety
+// `head` is NULL or live and not in use elsewhere; `classes` NULL or `len`
+// values.
+enum ArcfaceStatus arcface_head_retire(struct ArcfaceHead *head, const size_t *classes, size_t len);
+
+// Grows a workspace to `head`'s shape after an enrolment (a no-op when it
+// fits).
+//
+// # Safety
+// `ws` is NULL or live and not in use elsewhere; `head` NULL or live.
+enum ArcfaceStatus arcface_workspace_fit(struct ArcfaceWorkspace *ws,
+                                         const struct ArcfaceHead *head);
+
+// Grows an optimiser's state to `head`'s shape after an enrolment (zero
+// momentum and moments for the new rows).
+//
+// # Safety
+// `opt` is NULL or live and not in use elsewhere; `head` NULL or live.
+enum ArcfaceStatus arcface_optimizer_fit(struct ArcfaceOptimizer *opt,
+                                         const struct ArcfaceHead *head);
 
 // A workspace for `head`'s shape and batches of 1..=`capacity` samples.
 // Freed with `arcface_workspace_free`.

@@ -7,8 +7,8 @@
 
 use crate::status::{Fail, Res};
 use arcface::{
-    AdamW, AdaptiveMargins, HeadConfig, LossConfig, LrSchedule, Margins, OptimizerConfig,
-    Reduction, Sgd, TrainConfig,
+    AdamW, AdaptiveMargins, Enrolment, HeadConfig, LossConfig, LrSchedule, Margins,
+    OptimizerConfig, Reduction, Sgd, TrainConfig,
 };
 
 /// `ArcfaceHeadConfig::loss`: `CrossEntropyLoss`.
@@ -325,9 +325,53 @@ impl ArcfaceTrainConfig {
                 .then(|| self.adaptive_margins.into()),
             eval_every: self.eval_every,
             train_accuracy: self.train_accuracy != 0,
+            train_classes: None,
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+}
+
+/// How `arcface_head_enrol` builds a new class by weight imprinting
+/// (`arcface_enrolment_default()` holds the defaults).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ArcfaceEnrolment {
+    /// Seed of the spherical k-means' initialisation (K > 1; default 0).
+    pub seed: u64,
+    /// Lloyd iterations at most (default 50).
+    pub kmeans_iters: usize,
+    /// Nonzero: the new class gets `margin`; 0 (default): the margin the
+    /// head's classes share (an error when their margins differ).
+    pub use_margin: u8,
+    /// The new class's margin when `use_margin` is nonzero.
+    pub margin: f64,
+    /// The new class's loss weight, used when the loss has class weights
+    /// (default 1).
+    pub class_weight: f64,
+}
+
+impl ArcfaceEnrolment {
+    pub fn defaults() -> Self {
+        let e = Enrolment::default();
+        Self {
+            seed: e.seed,
+            kmeans_iters: e.kmeans_iters,
+            use_margin: e.margin.is_some() as u8,
+            margin: e.margin.unwrap_or(0.0),
+            class_weight: e.class_weight,
+        }
+    }
+
+    pub fn to_enrolment(self) -> Res<Enrolment> {
+        let e = Enrolment {
+            seed: self.seed,
+            kmeans_iters: self.kmeans_iters,
+            margin: (self.use_margin != 0).then_some(self.margin),
+            class_weight: self.class_weight,
+        };
+        e.validate()?;
+        Ok(e)
     }
 }
 

@@ -9,7 +9,8 @@
 //! stated in the header, on each function.
 
 use crate::config::{
-    ArcfaceAdaptiveMargins, ArcfaceHeadConfig, ArcfaceOptimizerConfig, ArcfaceTrainConfig,
+    ArcfaceAdaptiveMargins, ArcfaceEnrolment, ArcfaceHeadConfig, ArcfaceOptimizerConfig,
+    ArcfaceTrainConfig,
 };
 use crate::handles::{
     ArcfaceEpochCallback, ArcfaceHead, ArcfaceOptimizer, ArcfaceTrainReport, ArcfaceTrainer,
@@ -376,6 +377,90 @@ pub unsafe extern "C" fn arcface_head_set_adaptive_margins(
         let p = *get(params, "params")?;
         get_mut(head, "head")?.set_adaptive_margins(slice(labels, n, "labels")?, p)
     })
+}
+
+/// The enrolment defaults: seed 0, 50 k-means iterations, the head's
+/// shared margin, class weight 1.
+#[no_mangle]
+pub extern "C" fn arcface_enrolment_default() -> ArcfaceEnrolment {
+    ArcfaceEnrolment::defaults()
+}
+
+/// Adds one class to the head by weight imprinting from `len` / D
+/// exemplar embeddings (row-major, `len` a positive multiple of D): with
+/// K = 1 its row is the normalised mean of the normalised exemplars, with
+/// K > 1 the sub-centres come from a seeded spherical k-means. The new
+/// class's index (the old C) goes to `*class_index`. Workspaces and
+/// optimisers of the head then need `arcface_workspace_fit` and
+/// `arcface_optimizer_fit`.
+///
+/// # Safety
+/// `head` is NULL or live and not in use elsewhere; other non-NULL pointers
+/// point to what their names and lengths say.
+#[no_mangle]
+pub unsafe extern "C" fn arcface_head_enrol(
+    head: *mut ArcfaceHead,
+    embeddings: *const f32,
+    len: usize,
+    how: *const ArcfaceEnrolment,
+    class_index: *mut usize,
+) -> ArcfaceStatus {
+    // SAFETY: every pointer's contract is the caller's (above)
+    guard(|| unsafe {
+        let (h, how) = (get_mut(head, "head")?, *get(how, "how")?);
+        let x = slice(embeddings, len, "embeddings")?;
+        if class_index.is_null() {
+            return Err(Fail::null("class_index"));
+        }
+        put(class_index, h.enrol(x, how)?, "class_index")
+    })
+}
+
+/// Retires `len` classes (mask semantics: their rows stay; their logits
+/// are -inf, they are never predicted, take no part in a training step's
+/// softmax, and a training label naming one is `ARCFACE_BAD_LABEL`).
+/// All or nothing: an unknown, repeated or already retired class is
+/// `ARCFACE_BAD_CLASS` and retires none.
+///
+/// # Safety
+/// `head` is NULL or live and not in use elsewhere; `classes` NULL or `len`
+/// values.
+#[no_mangle]
+pub unsafe extern "C" fn arcface_head_retire(
+    head: *mut ArcfaceHead,
+    classes: *const usize,
+    len: usize,
+) -> ArcfaceStatus {
+    // SAFETY: every pointer's contract is the caller's (above)
+    guard(|| unsafe { get_mut(head, "head")?.retire(slice(classes, len, "classes")?) })
+}
+
+/// Grows a workspace to `head`'s shape after an enrolment (a no-op when it
+/// fits).
+///
+/// # Safety
+/// `ws` is NULL or live and not in use elsewhere; `head` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn arcface_workspace_fit(
+    ws: *mut ArcfaceWorkspace,
+    head: *const ArcfaceHead,
+) -> ArcfaceStatus {
+    // SAFETY: every pointer's contract is the caller's (above)
+    guard(|| unsafe { get_mut(ws, "ws")?.fit(get(head, "head")?) })
+}
+
+/// Grows an optimiser's state to `head`'s shape after an enrolment (zero
+/// momentum and moments for the new rows).
+///
+/// # Safety
+/// `opt` is NULL or live and not in use elsewhere; `head` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn arcface_optimizer_fit(
+    opt: *mut ArcfaceOptimizer,
+    head: *const ArcfaceHead,
+) -> ArcfaceStatus {
+    // SAFETY: every pointer's contract is the caller's (above)
+    guard(|| unsafe { get_mut(opt, "opt")?.fit(get(head, "head")?) })
 }
 
 /// A workspace for `head`'s shape and batches of 1..=`capacity` samples.

@@ -5,7 +5,9 @@
 //! failed call leaves the caller's buffers as they were (the library's own
 //! calls are all-or-nothing too).
 
-use crate::config::{ArcfaceAdaptiveMargins, ArcfaceOptimizerConfig, ArcfaceTrainConfig};
+use crate::config::{
+    ArcfaceAdaptiveMargins, ArcfaceEnrolment, ArcfaceOptimizerConfig, ArcfaceTrainConfig,
+};
 use crate::status::{Fail, Res};
 use arcface::{ArcFaceHead, Batch, Dataset, EpochInfo, Event, Optimizer, Trainer, Workspace};
 use std::ops::ControlFlow;
@@ -181,6 +183,15 @@ impl ArcfaceHead {
     pub fn set_adaptive_margins(&mut self, labels: &[i64], p: ArcfaceAdaptiveMargins) -> Res {
         Ok(self.0.set_adaptive_margins(labels, p.into())?)
     }
+
+    /// Adds one class imprinted from `embeddings` (n×D); returns its index.
+    pub fn enrol(&mut self, embeddings: &[f32], how: ArcfaceEnrolment) -> Res<usize> {
+        Ok(self.0.enrol(embeddings, &how.to_enrolment()?)?)
+    }
+
+    pub fn retire(&mut self, classes: &[usize]) -> Res {
+        Ok(self.0.retire(classes)?)
+    }
 }
 
 impl ArcfaceWorkspace {
@@ -190,9 +201,20 @@ impl ArcfaceWorkspace {
         }
         Ok(Self(Workspace::try_new(&head.0, capacity)?))
     }
+
+    /// Grows the buffers to `head`'s shape after an enrolment.
+    pub fn fit(&mut self, head: &ArcfaceHead) -> Res {
+        Ok(self.0.fit(&head.0)?)
+    }
 }
 
 impl ArcfaceOptimizer {
+    /// Grows the state to `head`'s shape after an enrolment (zero for the
+    /// new rows).
+    pub fn fit(&mut self, head: &ArcfaceHead) -> Res {
+        Ok(self.0.fit(&head.0)?)
+    }
+
     pub fn new(cfg: ArcfaceOptimizerConfig, head: &ArcfaceHead) -> Res<Self> {
         Ok(Self(Optimizer::new(cfg.to_config()?, &head.0)?))
     }

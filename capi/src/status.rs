@@ -34,6 +34,12 @@ pub enum ArcfaceStatus {
     ArcfaceDiverged = 9,
     /// An internal error (a caught panic); please report it.
     ArcfaceInternal = 10,
+    /// A class index outside `0..num_classes`, listed twice, or already
+    /// retired (retire, enrol).
+    ArcfaceBadClass = 11,
+    /// Enrolment embeddings without a direction (zero norm, or a class
+    /// whose normalised exemplars cancel).
+    ArcfaceBadEmbedding = 12,
 }
 
 /// A failed call: its status and message.
@@ -82,8 +88,12 @@ impl From<arcface::Error> for Fail {
             | E::MarginsFile { .. }
             | E::AdaptiveMargins { .. }
             | E::MissingSoftTargets => S::ArcfaceBadConfig,
-            E::Shape { .. } | E::EmptyBatch => S::ArcfaceBadLength,
-            E::LabelOutOfRange { .. } => S::ArcfaceBadLabel,
+            E::Shape { .. } | E::EmptyBatch | E::NoEmbeddings { .. } => S::ArcfaceBadLength,
+            E::LabelOutOfRange { .. } | E::RetiredLabel { .. } => S::ArcfaceBadLabel,
+            E::UnknownClass { .. } | E::DuplicateClass { .. } | E::AlreadyRetired { .. } => {
+                S::ArcfaceBadClass
+            }
+            E::ZeroEmbedding { .. } | E::CancellingEmbeddings { .. } => S::ArcfaceBadEmbedding,
             E::NonFinite { .. } | E::Overflow { .. } => S::ArcfaceNonFinite,
             E::Io { .. } => S::ArcfaceIo,
             E::Checkpoint { .. } => S::ArcfaceCheckpoint,

@@ -1,7 +1,7 @@
 /*
  * Tests of the C API from C: every error path (NULL pointers, short
  * buffers, bad labels, bad files, bad configurations, non-finite input,
- * divergence), that a failed call changes nothing, and the numbers of a
+ * divergence), class enrolment and retirement, that a failed call changes nothing, and the numbers of a
  * successful step against a double-precision reference written here in C
  * (the loss by its formula, the gradients by central differences of it).
  * Built with -fsanitize=address by scripts/test-c.sh; every handle is freed.
@@ -364,6 +364,88 @@ static void test_files(void) {
   arcface_head_free(h);
 }
 
+/* Enrolment by imprinting, retirement, and the handles that follow a grown head. */
+static void test_lifecycle(void) {
+  ArcfaceHead *h = small_head();
+  ArcfaceWorkspace *ws = NULL;
+  ArcfaceOptimizer *opt = NULL;
+  ArcfaceOptimizerConfig oc;
+  arcface_optimizer_config_default(ARCFACE_OPTIMIZER_SGD, &oc);
+  expect("workspace", arcface_workspace_new(h, N, &ws), ARCFACE_OK, NULL);
+  expect("optimizer", arcface_optimizer_new(&oc, h, &opt), ARCFACE_OK, NULL);
+
+  const float ex[2 * D] = {0, 0, 0, 2, 0, 0.5f, 0, 1};
+  ArcfaceEnrolment how = arcface_enrolment_default();
+  size_t idx = 99, c = 0;
+  expect("enrol", arcface_head_enrol(h, ex, 2 * D, &how, &idx), ARCFACE_OK, NULL);
+  expect_true("the new class is class C", idx == C);
+  expect("shape", arcface_head_shape(h, &c, NULL, NULL), ARCFACE_OK, NULL);
+  expect_true("C grew by one", c == C + 1);
+  /* the new row points along the mean of the normalised exemplars */
+  float w[(C + 1) * D];
+  expect("weight", arcface_head_weight(h, w, (C + 1) * D), ARCFACE_OK, NULL);
+  double mean[D] = {0}, dot = 0, nm = 0, nw = 0;
+  for (int i = 0; i < 2; i++) {
+    double n2 = 0;
+    for (int j = 0; j < D; j++) n2 += ex[i * D + j] * ex[i * D + j];
+    for (int j = 0; j < D; j++) mean[j] += ex[i * D + j] / sqrt(n2);
+  }
+  for (int j = 0; j < D; j++) {
+    dot += mean[j] * w[C * D + j];
+    nm += mean[j] * mean[j];
+    nw += (double)w[C * D + j] * w[C * D + j];
+  }
+  expect_true("imprinted row along the exemplars' mean direction",
+              fabs(dot / sqrt(nm * nw) - 1.0) < 1e-6);
+  int64_t top;
+  float score;
+  const float probe[D] = {0, 0.2f, 0, 1};
+  expect("predict", arcface_predict_topk(h, probe, D, 1, &top, &score, 1), ARCFACE_OK, NULL);
+  expect_true("the enrolled class is predicted", top == (int64_t)C);
+
+  float loss;
+  const int64_t y_new[N] = {C, 0};
+  expect("step with a workspace for the old shape",
+         arcface_forward_backward(h, ws, X, N * D, y_new, N, &loss, NULL, 0), ARCFACE_BAD_CONFIG,
+         "workspace");
+  expect("workspace fit", arcface_workspace_fit(ws, h), ARCFACE_OK, NULL);
+  expect("step after fit", arcface_forward_backward(h, ws, X, N * D, y_new, N, &loss, NULL, 0),
+         ARCFACE_OK, NULL);
+  expect("optimizer for the old shape", arcface_optimizer_step(opt, h, ws, 0.1),
+         ARCFACE_BAD_LENGTH, NULL);
+  expect("optimizer fit", arcface_optimizer_fit(opt, h), ARCFACE_OK, NULL);
+  expect("optimizer step after fit", arcface_optimizer_step(opt, h, ws, 0.1), ARCFACE_OK, NULL);
+
+  const size_t retire[1] = {C};
+  expect("retire", arcface_head_retire(h, retire, 1), ARCFACE_OK, NULL);
+  expect("predict", arcface_predict_topk(h, probe, D, 1, &top, &score, 1), ARCFACE_OK, NULL);
+  expect_true("a retired class is never predicted", top != (int64_t)C);
+  expect("label of a retired class",
+         arcface_forward_backward(h, ws, X, N * D, y_new, N, &loss, NULL, 0), ARCFACE_BAD_LABEL,
+         "retired");
+  expect("retire twice", arcface_head_retire(h, retire, 1), ARCFACE_BAD_CLASS, "retired");
+  expect("retire an unknown class", arcface_head_retire(h, (size_t[1]){9}, 1), ARCFACE_BAD_CLASS,
+         "9");
+  expect("retire NULL", arcface_head_retire(h, NULL, 1), ARCFACE_NULL_POINTER, "classes");
+
+  expect("enrol NULL", arcface_head_enrol(h, NULL, D, &how, &idx), ARCFACE_NULL_POINTER,
+         "embeddings");
+  expect("enrol NULL index", arcface_head_enrol(h, ex, D, &how, NULL), ARCFACE_NULL_POINTER,
+         "class_index");
+  expect("enrol ragged", arcface_head_enrol(h, ex, D + 1, &how, &idx), ARCFACE_BAD_LENGTH,
+         "embeddings");
+  expect("enrol a zero embedding", arcface_head_enrol(h, (float[D]){0}, D, &how, &idx),
+         ARCFACE_BAD_EMBEDDING, "zero norm");
+  how.kmeans_iters = 0;
+  expect("enrol with 0 iterations", arcface_head_enrol(h, ex, D, &how, &idx), ARCFACE_BAD_CONFIG,
+         "kmeans_iters");
+  expect("shape", arcface_head_shape(h, &c, NULL, NULL), ARCFACE_OK, NULL);
+  expect_true("failed enrolments added nothing", c == C + 1);
+  arcface_optimizer_free(opt);
+  arcface_workspace_free(ws);
+  arcface_head_free(h);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) dir = argv[1];
   expect_true("last_error is never NULL", arcface_last_error() != NULL);
@@ -373,6 +455,7 @@ int main(int argc, char **argv) {
   test_bad_labels_and_values();
   test_bad_configs();
   test_files();
+  test_lifecycle();
   printf("C API tests: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;
 }
