@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The overhead of the C binding: one training step at (N, D, C, K) = (256, 512, 10000, 1) and
-# one top-1 prediction at (1, 512, 10000, 1), through the C API (examples/c/bench.c, built with
-# cc against the static library) and through the Rust API (capi/examples/bench_bindings.rs),
-# with the same head and inputs. The two programs run alternately ROUNDS times (default 5);
-# each reports the median of ITERS timed calls (default 20), and the table gives the best
-# median of each and the ratio C / Rust. Also prints the stripped shared library's size and its
-# largest symbols.
+# one top-1 prediction at (1, 512, 10000, 1), through the C API and through the Rust API, with
+# the same head and inputs.
+#   1. Two programs: examples/c/bench.c (cc, static library) and capi/examples/bench_bindings.rs,
+#      run alternately ROUNDS times (default 5), each reporting the median of ITERS calls
+#      (default 15): the end-to-end comparison, exposed to the machine's load drifting between
+#      processes.
+#   2. Paired, in one process (bench_bindings ... paired): each iteration calls the Rust API and
+#      the exported C functions, alternating which goes first, PAIRS times (default 30) per round;
+#      the median per-iteration ratio, to which load contributes alike on both sides.
+# Then the stripped shared library's size and its code by crate.
 #
-# Usage: scripts/bench-bindings.sh [ROUNDS] [ITERS]
+# Usage: scripts/bench-bindings.sh [ROUNDS] [ITERS] [PAIRS]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${1:-5}
-iters=${2:-20}
+iters=${2:-15}
+pairs=${3:-30}
 target_dir=${CARGO_TARGET_DIR:-target}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -39,6 +44,18 @@ for op in step predict; do
       med = nr % 2 ? q[(nr + 1) / 2] : (q[nr / 2] + q[nr / 2 + 1]) / 2
       printf "| %s | %.3f | %.3f | %.3f | %s | %.3f |\n", op, br, bc, bc / br, list, med
     }'
+done
+
+echo
+echo "paired in one process, $pairs pairs a round (median ratio C ABI / Rust):"
+for _ in $(seq "$rounds"); do
+  "$lib/examples/bench_bindings" 256 512 10000 1 "$pairs" paired
+done | tee "$work/paired.jsonl"
+for op in step predict; do
+  grep "\"op\":\"$op\"" "$work/paired.jsonl" | sed 's/.*"ratio_median":\([0-9.]*\).*/\1/' \
+    | sort -n | awk -v op="$op" '{ q[NR] = $1; list = list sprintf("%s%s", NR > 1 ? ", " : "", $1) }
+      END { med = NR % 2 ? q[(NR + 1) / 2] : (q[NR / 2] + q[NR / 2 + 1]) / 2
+            printf "| %s paired | %s | median %.3f |\n", op, list, med }'
 done
 
 echo
