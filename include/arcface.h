@@ -299,6 +299,10 @@ enum ArcfaceStatus arcface_optimizer_config_default(uint32_t kind,
 // The trainer's defaults (SGD at lr 0.1, cosine, 20 epochs of 128).
 struct ArcfaceTrainConfig arcface_train_config_default(void);
 
+// The enrolment defaults: seed 0, 50 k-means iterations, the head's
+// shared margin, class weight 1.
+struct ArcfaceEnrolment arcface_enrolment_default(void);
+
 // A new head with weights drawn like `nn.Linear`'s init from `seed`.
 // `margins` is NULL (every class gets `config->margin`) or `margins_len`
 // = C per-class margins. On success `*out` is a head the caller frees
@@ -378,10 +382,6 @@ enum ArcfaceStatus arcface_head_set_adaptive_margins(struct ArcfaceHead *head,
                                                      size_t n,
                                                      const struct ArcfaceAdaptiveMargins *params);
 
-// The enrolment defaults: seed 0, 50 k-means iterations, the head's
-// shared margin, class weight 1.
-struct ArcfaceEnrolment arcface_enrolment_default(void);
-
 // Adds one class to the head by weight imprinting from `len` / D
 // exemplar embeddings (row-major, `len` a positive multiple of D): with
 // K = 1 its row is the normalised mean of the normalised exemplars, with
@@ -416,14 +416,6 @@ enum ArcfaceStatus arcface_head_retire(struct ArcfaceHead *head, const size_t *c
 // # Safety
 // `ws` is NULL or live and not in use elsewhere; `head` NULL or live.
 enum ArcfaceStatus arcface_workspace_fit(struct ArcfaceWorkspace *ws,
-                                         const struct ArcfaceHead *head);
-
-// Grows an optimiser's state to `head`'s shape after an enrolment (zero
-// momentum and moments for the new rows).
-//
-// # Safety
-// `opt` is NULL or live and not in use elsewhere; `head` NULL or live.
-enum ArcfaceStatus arcface_optimizer_fit(struct ArcfaceOptimizer *opt,
                                          const struct ArcfaceHead *head);
 
 // A workspace for `head`'s shape and batches of 1..=`capacity` samples.
@@ -508,6 +500,14 @@ enum ArcfaceStatus arcface_predict_topk(const struct ArcfaceHead *head,
                                         int64_t *classes,
                                         float *scores,
                                         size_t out_len);
+
+// Grows an optimiser's state to `head`'s shape after an enrolment (zero
+// momentum and moments for the new rows).
+//
+// # Safety
+// `opt` is NULL or live and not in use elsewhere; `head` NULL or live.
+enum ArcfaceStatus arcface_optimizer_fit(struct ArcfaceOptimizer *opt,
+                                         const struct ArcfaceHead *head);
 
 // An optimiser for `head`'s shape (zero state). Freed with
 // `arcface_optimizer_free`.
