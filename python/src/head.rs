@@ -1,0 +1,525 @@
+//! `ArcFaceClsHead`: the library's `ArcFaceHead<f32>` or `<f64>` (the
+//! `dtype` argument) with its training workspace, behind mmpretrain's
+//! constructor and methods.
+//!
+//! The head owns one training workspace, grown to the largest batch seen;
+//! `loss` leaves the gradients there, where an optimiser's `step()` finds
+//! them (as `loss.backward()` leaves `.grad` for `torch.optim`). Every
+//! computation runs with the GIL released; while one runs, another thread's
+//! call on the same head gets PyO3's "already borrowed" `RuntimeError`.
+
+use crate::arrays::{self, Dim};
+use crate::config;
+use crate::to_py;
+use arcface::{
+    load_head, ArcFaceHead, Batch, Checkpoint, HeadConfig, MarginGrad, Margins, Real, Reduction,
+    WeightDtype, Workspace, WEIGHT_KEY,
+};
+use numpy::Element;
+use pyo3::exceptions::{PyKeyError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+
+/// A head of one precision with its training workspace.
+pub struct State<T: Real> {
+    pub head: ArcFaceHead<T>,
+    /// Grown to the largest batch by the library; made on the first `loss`.
+    pub ws: Option<Workspace<T>>,
+    /// The workspace holds the gradients of the last successful `loss`
+    /// with `grad=True`, for the weights the head has now.
+    pub grad_ready: bool,
+}
+
+/// The two precisions.
+pub enum Inner {
+    F32(State<f32>),
+    F64(State<f64>),
+}
+
+/// Runs `$body` with `$s` bound to the `State<T>` of either precision and
+/// the type alias `$T` naming that precision.
+macro_rules! with_state {
+    ($inner:expr, $s:ident, $T:ident => $body:expr) => {
+        match $inner {
+            $crate::head::Inner::F32($s) => {
+                #[allow(dead_code)]
+                type $T = f32;
+                $body
+            }
+            $crate::head::Inner::F64($s) => {
+                #[allow(dead_code)]
+                type $T = f64;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_state;
+
+/// `'float32'` or `'float64'` from a string, a numpy dtype or a type.
+pub fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<&'static str> {
+    let Some(obj) = obj else {
+        return Ok("float32");
+    };
+    let py = obj.py();
+    let name: String = py
+        .import("numpy")?
+        .call_method1("dtype", (obj,))?
+        .getattr("name")?
+        .extract()?;
+    match name.as_str() {
+        "float32" => Ok("float32"),
+        "float64" => Ok("float64"),
+        other => Err(PyTypeError::new_err(format!(
+            "dtype must be float32 or float64, got {other}"
+        ))),
+    }
+}
+
+fn margin_grad(name: &str) -> PyResult<MarginGrad> {
+    match name {
+        "exact" => Ok(MarginGrad::Exact),
+        "straight_through" => Ok(MarginGrad::StraightThrough),
+        other => Err(crate::ArcFaceError::new_err(format!(
+            "margin_grad is {other:?}, expected 'exact' or 'straight_through'"
+        ))),
+    }
+}
+
+impl<T: Real + Element> State<T> {
+    fn new(head: ArcFaceHead<T>) -> Self {
+        Self {
+            head,
+            ws: None,
+            grad_ready: false,
+        }
+    }
+
+    fn dims(&self) -> (usize, usize, usize) {
+        let c = self.head.config();
+        (c.num_classes, c.num_subcenters, c.in_channels)
+    }
+
+    /// `loss`: the loss (a float, or the (N,) per-sample losses under
+    /// `reduction='none'`), and with `grad` both gradients, as a dict.
+    fn loss<'py>(
+        &mut self,
+        feats: &Bound<'py, PyAny>,
+        labels: &Bound<'py, PyAny>,
+        soft: Option<&Bound<'py, PyAny>>,
+        weight: Option<&Bound<'py, PyAny>>,
+        grad: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let py = feats.py();
+        let (c, k, d) = self.dims();
+        let (x, free) = arrays::floats::<T>(feats, "feats", &[Dim::Any("N"), Dim::Is(d)])?;
+        let n = free[0];
+        let y = arrays::labels(labels, "labels")?;
+        let soft = soft
+            .map(|s| arrays::floats::<T>(s, "soft_targets", &[Dim::Is(n), Dim::Is(c)]))
+            .transpose()?;
+        let sw = weight
+            .map(|w| arrays::floats::<T>(w, "weight", &[Dim::Is(n)]))
+            .transpose()?;
+        let mut batch = Batch::new(arrays::slice(&x), y.as_slice()?);
+        if let Some((s, _)) = &soft {
+            batch = batch.with_soft_targets(arrays::slice(s));
+        }
+        if let Some((w, _)) = &sw {
+            batch = batch.with_sample_weights(arrays::slice(w));
+        }
+        let value = py.detach(|| self.run(&batch, grad)).map_err(to_py)?;
+        let ws = self.ws.as_ref().expect("made by run");
+        let out = PyDict::new(py);
+        if self.head.config().loss.reduction == Reduction::None {
+            out.set_item("loss", arrays::to_numpy(py, ws.sample_losses(), &[n])?)?;
+        } else {
+            out.set_item("loss", value.to_f64())?;
+        }
+        if grad {
+            out.set_item(
+                "grad_feats",
+                arrays::to_numpy(py, ws.grad_features(), &[n, d])?,
+            )?;
+            out.set_item(
+                "grad_weight",
+                arrays::to_numpy(py, ws.grad_weight(), &[c * k, d])?,
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// One step in the workspace (made on first use); `grad_ready` says
+    /// whether it now holds this head's gradients.
+    fn run(&mut self, batch: &Batch<'_, T>, grad: bool) -> arcface::Result<T> {
+        self.grad_ready = false;
+        let ws = match &mut self.ws {
+            Some(ws) => ws,
+            None => self.ws.insert(Workspace::try_new(&self.head, 1)?),
+        };
+        let v = if grad {
+            self.head.forward_backward(batch, ws)?
+        } else {
+            self.head.loss(batch, ws)?
+        };
+        self.grad_ready = grad;
+        Ok(v)
+    }
+
+    /// `head(feats)`: inference logits; `head(feats, labels)`: the training
+    /// logits (margin at the label).
+    fn logits<'py>(
+        &self,
+        feats: &Bound<'py, PyAny>,
+        labels: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = feats.py();
+        let (c, _, d) = self.dims();
+        let (x, free) = arrays::floats::<T>(feats, "feats", &[Dim::Any("N"), Dim::Is(d)])?;
+        let x = arrays::slice(&x);
+        let z = match labels {
+            None => py.detach(|| self.head.logits(x)),
+            Some(l) => {
+                let y = arrays::labels(l, "labels")?;
+                let y = y.as_slice()?;
+                py.detach(|| self.head.logits_train(x, y))
+            }
+        }
+        .map_err(to_py)?;
+        arrays::to_numpy(py, &z, &[free[0], c])
+    }
+
+    /// `predict`: mmpretrain's `pred_score` (softmax) and `pred_label`
+    /// (argmax, the first on ties), and the `topk` best labels and scores.
+    fn predict<'py>(&self, feats: &Bound<'py, PyAny>, topk: usize) -> PyResult<Bound<'py, PyDict>> {
+        let py = feats.py();
+        let (c, _, d) = self.dims();
+        let (x, free) = arrays::floats::<T>(feats, "feats", &[Dim::Any("N"), Dim::Is(d)])?;
+        let n = free[0];
+        let x = arrays::slice(&x);
+        let (p, top) = py
+            .detach(|| {
+                let p = self.head.predict(x)?;
+                let top = p.topk(topk);
+                Ok((p, top))
+            })
+            .map_err(to_py)?;
+        let k = topk.min(c);
+        let labels: Vec<i64> = p.labels.iter().map(|&l| l as i64).collect();
+        let top_labels: Vec<i64> = top.iter().flatten().map(|&(l, _)| l as i64).collect();
+        let top_scores: Vec<T> = top.iter().flatten().map(|&(_, s)| s).collect();
+        let out = PyDict::new(py);
+        out.set_item("pred_score", arrays::to_numpy(py, &p.scores, &[n, c])?)?;
+        out.set_item("pred_label", arrays::to_numpy(py, &labels, &[n])?)?;
+        out.set_item("topk_labels", arrays::to_numpy(py, &top_labels, &[n, k])?)?;
+        out.set_item("topk_scores", arrays::to_numpy(py, &top_scores, &[n, k])?)?;
+        Ok(out)
+    }
+
+    /// Replaces the weights with `w` (any float array, converted to `T`).
+    fn set_weight(&mut self, w: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = w.py();
+        let (c, k, d) = self.dims();
+        let np = py.import("numpy")?;
+        let dt = numpy::dtype::<T>(py);
+        let w = np.call_method1("ascontiguousarray", (w, dt))?;
+        let (w, _) = arrays::floats::<T>(&w, WEIGHT_KEY, &[Dim::Is(c * k), Dim::Is(d)])?;
+        let w = arrays::slice(&w);
+        py.detach(|| self.head.set_weight(w)).map_err(to_py)?;
+        self.grad_ready = false;
+        Ok(())
+    }
+}
+
+/// mmpretrain's `ArcFaceClsHead` on the CPU.
+///
+/// `ArcFaceClsHead(num_classes, in_channels, num_subcenters=1, scale=64.0,
+/// margins=0.5, easy_margin=False, loss=dict(type='CrossEntropyLoss',
+/// loss_weight=1.0), *, dtype='float32', seed=0, margin_grad='exact')`.
+/// `margins` is a float, a sequence of `num_classes` floats, or a path to a
+/// `.txt` file with one margin a line. `loss` is `CrossEntropyLoss`
+/// (`loss_weight`, `class_weight`, `reduction`, `use_soft`) or
+/// `LabelSmoothLoss` (`label_smooth_val`, `mode`, `num_classes`,
+/// `loss_weight`, `class_weight`, `reduction`). The weight
+/// (`norm_product.weight`, shape (num_classes·num_subcenters, in_channels),
+/// row c·K + k) is drawn uniformly in ±1/√in_channels from `seed`.
+#[pyclass(module = "arcface", name = "ArcFaceClsHead")]
+pub struct ArcFaceClsHead {
+    pub inner: Inner,
+}
+
+#[pymethods]
+impl ArcFaceClsHead {
+    #[new]
+    #[pyo3(signature = (num_classes, in_channels, num_subcenters=HeadConfig::DEFAULT_SUBCENTERS,
+        scale=HeadConfig::DEFAULT_SCALE, margins=None, easy_margin=false, loss=None, *,
+        dtype=None, seed=0, margin_grad="exact"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        num_classes: usize,
+        in_channels: usize,
+        num_subcenters: usize,
+        scale: f64,
+        margins: Option<&Bound<'_, PyAny>>,
+        easy_margin: bool,
+        loss: Option<&Bound<'_, PyDict>>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        seed: u64,
+        margin_grad: &str,
+    ) -> PyResult<Self> {
+        let margins = match margins {
+            None => Margins::Uniform(HeadConfig::DEFAULT_MARGIN),
+            Some(m) => config::margins(m, num_classes)?,
+        };
+        let cfg = HeadConfig::new(num_classes, in_channels)
+            .with_subcenters(num_subcenters)
+            .with_scale(scale)
+            .with_margins(margins)
+            .with_easy_margin(easy_margin)
+            .with_loss(config::loss(loss)?)
+            .with_margin_grad(self::margin_grad(margin_grad)?);
+        let inner = match parse_dtype(dtype)? {
+            "float64" => Inner::F64(State::new(ArcFaceHead::new(cfg, seed).map_err(to_py)?)),
+            _ => Inner::F32(State::new(ArcFaceHead::new(cfg, seed).map_err(to_py)?)),
+        };
+        Ok(Self { inner })
+    }
+
+    /// The loss of a batch, and its gradients.
+    ///
+    /// `feats` (N, in_channels) and the optional `soft_targets` (N,
+    /// num_classes) and per-sample `weight` (N,) are C-contiguous arrays of
+    /// the head's dtype (borrowed, never copied); `labels` (N,) integers.
+    /// Returns a dict: `loss` (a float, or the (N,) per-sample losses under
+    /// `reduction='none'`), and unless `grad=False`, `grad_feats` (N,
+    /// in_channels) and `grad_weight` (num_classes·num_subcenters,
+    /// in_channels), new arrays. The gradients also stay in the head for an
+    /// optimiser's `step()`.
+    #[pyo3(signature = (feats, labels, soft_targets=None, weight=None, *, grad=true))]
+    fn loss<'py>(
+        &mut self,
+        feats: &Bound<'py, PyAny>,
+        labels: &Bound<'py, PyAny>,
+        soft_targets: Option<&Bound<'py, PyAny>>,
+        weight: Option<&Bound<'py, PyAny>>,
+        grad: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        with_state!(&mut self.inner, s, T => s.loss(feats, labels, soft_targets, weight, grad))
+    }
+
+    /// `head(feats)`: the inference logits S·max_k cos θ, (N, num_classes);
+    /// `head(feats, labels)`: the training logits, with the margin at each
+    /// sample's label.
+    #[pyo3(signature = (feats, labels=None))]
+    fn __call__<'py>(
+        &self,
+        feats: &Bound<'py, PyAny>,
+        labels: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        with_state!(&self.inner, s, T => s.logits(feats, labels))
+    }
+
+    /// A dict: `pred_score` (N, num_classes) softmax of the logits,
+    /// `pred_label` (N,) int64 argmax (first on ties), `topk_labels` and
+    /// `topk_scores` (N, min(topk, num_classes)), best first.
+    #[pyo3(signature = (feats, topk=1))]
+    fn predict<'py>(&self, feats: &Bound<'py, PyAny>, topk: usize) -> PyResult<Bound<'py, PyDict>> {
+        with_state!(&self.inner, s, T => s.predict(feats, topk))
+    }
+
+    /// mmpretrain's `set_margins(margins)`: a float, a sequence or a `.txt`
+    /// path.
+    fn set_margins(&mut self, margins: &Bound<'_, PyAny>) -> PyResult<()> {
+        let c = self.num_classes();
+        let list = match config::margins(margins, c)? {
+            Margins::Uniform(m) => {
+                return with_state!(&mut self.inner, s, T =>
+                    s.head.set_uniform_margin(m).map_err(to_py))
+            }
+            Margins::PerClass(v) => v,
+        };
+        with_state!(&mut self.inner, s, T => s.head.set_margins(&list).map_err(to_py))
+    }
+
+    /// What mmpretrain's `SetAdaptiveMarginsHook(margin_min, margin_max,
+    /// power)` does before training: per-class margins from the class
+    /// counts of `labels` (the training set's labels).
+    #[pyo3(signature = (labels, margin_min=None, margin_max=None, power=None))]
+    fn set_adaptive_margins(
+        &mut self,
+        labels: &Bound<'_, PyAny>,
+        margin_min: Option<f64>,
+        margin_max: Option<f64>,
+        power: Option<f64>,
+    ) -> PyResult<()> {
+        let py = labels.py();
+        let y = arrays::labels(labels, "labels")?;
+        let y = y.as_slice()?;
+        let p = config::adaptive_params(margin_min, margin_max, power);
+        with_state!(&mut self.inner, s, T =>
+            py.detach(|| s.head.set_adaptive_margins(y, p)).map_err(to_py))
+    }
+
+    /// `{'norm_product.weight': weight}`: a copy, shape
+    /// (num_classes·num_subcenters, in_channels), the head's dtype.
+    fn state_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        with_state!(&self.inner, s, T => {
+            let (c, k, dim) = s.dims();
+            d.set_item(WEIGHT_KEY, arrays::to_numpy(py, s.head.weight(), &[c * k, dim])?)?;
+        });
+        Ok(d)
+    }
+
+    /// Loads `state_dict['norm_product.weight']` (any float array of the
+    /// right shape; copied into the head). With `strict`, other keys are an
+    /// error, as in PyTorch.
+    #[pyo3(signature = (state_dict, strict=true))]
+    fn load_state_dict(&mut self, state_dict: &Bound<'_, PyDict>, strict: bool) -> PyResult<()> {
+        if strict {
+            for k in state_dict.keys() {
+                let k: String = k.extract()?;
+                if k != WEIGHT_KEY {
+                    return Err(PyKeyError::new_err(format!(
+                        "unexpected key {k:?} in state_dict (the head has only {WEIGHT_KEY:?})"
+                    )));
+                }
+            }
+        }
+        let Some(w) = state_dict.get_item(WEIGHT_KEY)? else {
+            return Err(PyKeyError::new_err(format!(
+                "missing key {WEIGHT_KEY:?} in state_dict"
+            )));
+        };
+        with_state!(&mut self.inner, s, T => s.set_weight(&w))
+    }
+
+    /// Saves a safetensors checkpoint that mmpretrain loads (the weight
+    /// under `norm_product.weight`, the configuration in the metadata);
+    /// `dtype` of the stored weight: 'float32' (default), 'float16',
+    /// 'bfloat16' or 'float64'. The file is written atomically.
+    #[pyo3(signature = (path, dtype=None))]
+    fn save(&self, py: Python<'_>, path: PathBuf, dtype: Option<&str>) -> PyResult<()> {
+        let dt: WeightDtype = match dtype {
+            Some(s) => s.parse().map_err(to_py)?,
+            None => WeightDtype::default(),
+        };
+        with_state!(&self.inner, s, T => py.detach(|| {
+            Checkpoint::from_head(&s.head, dt)?.save(&path)
+        }).map_err(to_py))
+    }
+
+    /// A head from a checkpoint written by `save` (or by the `arcface`
+    /// program), computing in `dtype`.
+    #[staticmethod]
+    #[pyo3(signature = (path, dtype=None))]
+    fn load(py: Python<'_>, path: PathBuf, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let inner = match parse_dtype(dtype)? {
+            "float64" => Inner::F64(State::new(
+                py.detach(|| load_head::<f64>(&path)).map_err(to_py)?,
+            )),
+            _ => Inner::F32(State::new(
+                py.detach(|| load_head::<f32>(&path)).map_err(to_py)?,
+            )),
+        };
+        Ok(Self { inner })
+    }
+
+    /// `num_classes` C.
+    #[getter]
+    fn num_classes(&self) -> usize {
+        with_state!(&self.inner, s, T => s.head.config().num_classes)
+    }
+
+    /// `in_channels` D.
+    #[getter]
+    fn in_channels(&self) -> usize {
+        with_state!(&self.inner, s, T => s.head.config().in_channels)
+    }
+
+    /// `num_subcenters` K.
+    #[getter]
+    fn num_subcenters(&self) -> usize {
+        with_state!(&self.inner, s, T => s.head.config().num_subcenters)
+    }
+
+    /// `scale` S.
+    #[getter]
+    fn scale(&self) -> f64 {
+        with_state!(&self.inner, s, T => s.head.config().scale)
+    }
+
+    /// `easy_margin`.
+    #[getter]
+    fn easy_margin(&self) -> bool {
+        with_state!(&self.inner, s, T => s.head.config().easy_margin)
+    }
+
+    /// The loss configuration as mmpretrain's dict.
+    #[getter]
+    fn loss_cfg<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        with_state!(&self.inner, s, T => config::loss_dict(py, &s.head.config().loss))
+    }
+
+    /// The per-class margins (float64, a copy).
+    #[getter]
+    fn margins<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        with_state!(&self.inner, s, T => arrays::to_numpy(py, s.head.margins(), &[s.dims().0]))
+    }
+
+    /// The numpy dtype the head computes in.
+    #[getter]
+    fn dtype<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArrayDescr> {
+        with_state!(&self.inner, _s, T => numpy::dtype::<T>(py))
+    }
+
+    fn __repr__(&self) -> String {
+        let name = with_state!(&self.inner, _s, T => T::NAME);
+        format!(
+            "ArcFaceClsHead(num_classes={}, in_channels={}, num_subcenters={}, scale={}, \
+             easy_margin={}, dtype='{}')",
+            self.num_classes(),
+            self.in_channels(),
+            self.num_subcenters(),
+            self.scale(),
+            if self.easy_margin() { "True" } else { "False" },
+            if name == "f64" { "float64" } else { "float32" }
+        )
+    }
+}
+
+/// A precision the bindings compute in: picks its variant out of the
+/// dtype-tagged enums.
+pub trait Precision: Real + Element {
+    /// The head's state, when it computes in this precision.
+    fn state(inner: &mut Inner) -> Option<&mut State<Self>>;
+    /// The optimiser, when it is of this precision.
+    fn opt(o: &mut crate::optim::OptInner) -> Option<&mut arcface::Optimizer<Self>>;
+    /// Tags an optimiser of this precision.
+    fn wrap_opt(o: arcface::Optimizer<Self>) -> crate::optim::OptInner;
+}
+
+macro_rules! precision {
+    ($T:ty, $v:ident) => {
+        impl Precision for $T {
+            fn state(inner: &mut Inner) -> Option<&mut State<Self>> {
+                match inner {
+                    Inner::$v(s) => Some(s),
+                    _ => None,
+                }
+            }
+            fn opt(o: &mut crate::optim::OptInner) -> Option<&mut arcface::Optimizer<Self>> {
+                match o {
+                    crate::optim::OptInner::$v(o) => Some(o),
+                    _ => None,
+                }
+            }
+            fn wrap_opt(o: arcface::Optimizer<Self>) -> crate::optim::OptInner {
+                crate::optim::OptInner::$v(o)
+            }
+        }
+    };
+}
+precision!(f32, F32);
+precision!(f64, F64);
