@@ -21,6 +21,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 
+/// The weight's key in the head's `state_dict()`: mmpretrain's
+/// `norm_product.weight`, the checkpoint's key without the model's `head.`
+/// prefix.
+fn state_key() -> &'static str {
+    WEIGHT_KEY.strip_prefix("head.").unwrap_or(WEIGHT_KEY)
+}
+
 /// A head of one precision with its training workspace.
 pub struct State<T: Real> {
     pub head: ArcFaceHead<T>,
@@ -224,7 +231,7 @@ impl<T: Real + Element> State<T> {
         let np = py.import("numpy")?;
         let dt = numpy::dtype::<T>(py);
         let w = np.call_method1("ascontiguousarray", (w, dt))?;
-        let (w, _) = arrays::floats::<T>(&w, WEIGHT_KEY, &[Dim::Is(c * k), Dim::Is(d)])?;
+        let (w, _) = arrays::floats::<T>(&w, state_key(), &[Dim::Is(c * k), Dim::Is(d)])?;
         let w = arrays::slice(&w);
         py.detach(|| self.head.set_weight(w)).map_err(to_py)?;
         self.grad_ready = false;
@@ -367,7 +374,7 @@ impl ArcFaceClsHead {
         let d = PyDict::new(py);
         with_state!(&self.inner, s, T => {
             let (c, k, dim) = s.dims();
-            d.set_item(WEIGHT_KEY, arrays::to_numpy(py, s.head.weight(), &[c * k, dim])?)?;
+            d.set_item(state_key(), arrays::to_numpy(py, s.head.weight(), &[c * k, dim])?)?;
         });
         Ok(d)
     }
@@ -380,16 +387,18 @@ impl ArcFaceClsHead {
         if strict {
             for k in state_dict.keys() {
                 let k: String = k.extract()?;
-                if k != WEIGHT_KEY {
+                if k != state_key() {
                     return Err(PyKeyError::new_err(format!(
-                        "unexpected key {k:?} in state_dict (the head has only {WEIGHT_KEY:?})"
+                        "unexpected key {k:?} in state_dict (the head has only {:?})",
+                        state_key()
                     )));
                 }
             }
         }
-        let Some(w) = state_dict.get_item(WEIGHT_KEY)? else {
+        let Some(w) = state_dict.get_item(state_key())? else {
             return Err(PyKeyError::new_err(format!(
-                "missing key {WEIGHT_KEY:?} in state_dict"
+                "missing key {:?} in state_dict",
+                state_key()
             )));
         };
         with_state!(&mut self.inner, s, T => s.set_weight(&w))
