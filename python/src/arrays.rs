@@ -159,3 +159,14 @@ pub fn to_numpy<'py, T: Element>(
     let a = numpy::PyArray1::from_slice(py, data);
     Ok(a.reshape(shape)?.into_any())
 }
+
+/// `ValueError` unless the labels are one per feature row.
+pub fn check_labels_len(labels: &[i64], rows: usize) -> PyResult<()> {
+    if labels.len() != rows {
+        return Err(PyValueError::new_err(format!(
+            "labels has {} entries but feats has {rows} rows",
+            labels.len()
+        )));
+    }
+    Ok(())
+}

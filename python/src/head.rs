@@ -129,6 +129,7 @@ impl<T: Real + Element> State<T> {
         let sw = weight
             .map(|w| arrays::floats::<T>(w, "weight", &[Dim::Is(n)]))
             .transpose()?;
+        arrays::check_labels_len(y.as_slice()?, n)?;
         let mut batch = Batch::new(arrays::slice(&x), y.as_slice()?);
         if let Some((s, _)) = &soft {
             batch = batch.with_soft_targets(arrays::slice(s));
@@ -190,6 +191,7 @@ impl<T: Real + Element> State<T> {
             Some(l) => {
                 let y = arrays::labels(l, "labels")?;
                 let y = y.as_slice()?;
+                arrays::check_labels_len(y, free[0])?;
                 py.detach(|| self.head.logits_train(x, y))
             }
         }
