@@ -170,3 +170,22 @@ pub fn check_labels_len(labels: &[i64], rows: usize) -> PyResult<()> {
     }
     Ok(())
 }
+
+/// Copies `data` into the caller's array `dst` (writable, C-contiguous, of
+/// `T` and shape `shape`).
+pub fn copy_into<T: Element + Copy>(
+    dst: &Bound<'_, PyAny>,
+    name: &str,
+    data: &[T],
+    shape: &[usize],
+) -> PyResult<()> {
+    let dims: Vec<Dim> = shape.iter().map(|&s| Dim::Is(s)).collect();
+    let (ro, _) = floats::<T>(dst, name, &dims)?;
+    drop(ro);
+    let typed = dst.cast::<PyArrayDyn<T>>()?;
+    let mut rw = typed.try_readwrite().map_err(|e| {
+        PyValueError::new_err(format!("{name} cannot be written: {e}"))
+    })?;
+    rw.as_slice_mut()?.copy_from_slice(data);
+    Ok(())
+}

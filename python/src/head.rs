@@ -117,6 +117,7 @@ impl<T: Real + Element> State<T> {
         soft: Option<&Bound<'py, PyAny>>,
         weight: Option<&Bound<'py, PyAny>>,
         grad: bool,
+        out: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let py = feats.py();
         let (c, k, d) = self.dims();
@@ -137,25 +138,29 @@ impl<T: Real + Element> State<T> {
         if let Some((w, _)) = &sw {
             batch = batch.with_sample_weights(arrays::slice(w));
         }
+        let buffers = out;
         let value = py.detach(|| self.run(&batch, grad)).map_err(to_py)?;
         let ws = self.ws.as_ref().expect("made by run");
-        let out = PyDict::new(py);
+        let res = PyDict::new(py);
         if self.head.config().loss.reduction == Reduction::None {
-            out.set_item("loss", arrays::to_numpy(py, ws.sample_losses(), &[n])?)?;
+            res.set_item("loss", arrays::to_numpy(py, ws.sample_losses(), &[n])?)?;
         } else {
-            out.set_item("loss", value.to_f64())?;
+            res.set_item("loss", value.to_f64())?;
         }
-        if grad {
-            out.set_item(
-                "grad_feats",
-                arrays::to_numpy(py, ws.grad_features(), &[n, d])?,
-            )?;
-            out.set_item(
-                "grad_weight",
-                arrays::to_numpy(py, ws.grad_weight(), &[c * k, d])?,
-            )?;
+        match (grad, buffers) {
+            (false, _) => {}
+            (true, Some((gf, gw))) => {
+                arrays::copy_into(&gf, "out[0]", ws.grad_features(), &[n, d])?;
+                arrays::copy_into(&gw, "out[1]", ws.grad_weight(), &[c * k, d])?;
+                res.set_item("grad_feats", gf)?;
+                res.set_item("grad_weight", gw)?;
+            }
+            (true, None) => {
+                res.set_item("grad_feats", arrays::to_numpy(py, ws.grad_features(), &[n, d])?)?;
+                res.set_item("grad_weight", arrays::to_numpy(py, ws.grad_weight(), &[c * k, d])?)?;
+            }
         }
-        Ok(out)
+        Ok(res)
     }
 
     /// One step in the workspace (made on first use); `grad_ready` says
@@ -303,9 +308,11 @@ impl ArcFaceClsHead {
     /// Returns a dict: `loss` (a float, or the (N,) per-sample losses under
     /// `reduction='none'`), and unless `grad=False`, `grad_feats` (N,
     /// in_channels) and `grad_weight` (num_classes·num_subcenters,
-    /// in_channels), new arrays. The gradients also stay in the head for an
-    /// optimiser's `step()`.
-    #[pyo3(signature = (feats, labels, soft_targets=None, weight=None, *, grad=true))]
+    /// in_channels), new arrays, or the two arrays of `out=(grad_feats,
+    /// grad_weight)` (writable, C-contiguous, the head's dtype and those
+    /// shapes: no allocation per step). The gradients also stay in the head
+    /// for an optimiser's `step()`.
+    #[pyo3(signature = (feats, labels, soft_targets=None, weight=None, *, grad=true, out=None))]
     fn loss<'py>(
         &mut self,
         feats: &Bound<'py, PyAny>,
@@ -313,8 +320,10 @@ impl ArcFaceClsHead {
         soft_targets: Option<&Bound<'py, PyAny>>,
         weight: Option<&Bound<'py, PyAny>>,
         grad: bool,
+        out: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        with_state!(&mut self.inner, s, T => s.loss(feats, labels, soft_targets, weight, grad))
+        with_state!(&mut self.inner, s, T =>
+            s.loss(feats, labels, soft_targets, weight, grad, out))
     }
 
     /// `head(feats)`: the inference logits S·max_k cos θ, (N, num_classes);

@@ -195,3 +195,19 @@ def test_split_mix64_is_the_library_generator():
     a = np.arange(10, dtype=np.int64)
     arcface.SplitMix64(1).shuffle(a)
     assert sorted(a.tolist()) == list(range(10)) and a.tolist() != list(range(10))
+
+
+def test_loss_into_caller_buffers():
+    head = arcface.ArcFaceClsHead(6, 16, seed=3)
+    x, y = batch()
+    want = head.loss(x, y)
+    gf, gw = np.empty((12, 16), np.float32), np.empty((6, 16), np.float32)
+    got = head.loss(x, y, out=(gf, gw))
+    assert got["grad_feats"] is gf and got["grad_weight"] is gw
+    np.testing.assert_array_equal(gf, want["grad_feats"])
+    np.testing.assert_array_equal(gw, want["grad_weight"])
+    with pytest.raises(ValueError):
+        head.loss(x, y, out=(gf[:5], gw))
+    gw.flags.writeable = False
+    with pytest.raises(ValueError, match="cannot be written"):
+        head.loss(x, y, out=(gf, gw))
