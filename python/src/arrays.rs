@@ -12,8 +12,8 @@
 //! already is a C-contiguous int64 array.
 
 use numpy::{
-    dtype, Element, PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
-    PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+    dtype, Element, PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray1,
+    PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -133,18 +133,19 @@ pub fn labels<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<PyReadonlyAr
     let typed = match arr.cast::<PyArray1<i64>>() {
         Ok(a) if a.is_c_contiguous() => a.clone(),
         _ => np
-            .call_method("ascontiguousarray", (arr.clone(),), Some(&kwargs_dtype(py, "int64")?))?
+            .call_method(
+                "ascontiguousarray",
+                (arr.clone(),),
+                Some(&kwargs_dtype(py, "int64")?),
+            )?
             .cast_into::<PyArray1<i64>>()?,
     };
-    typed.try_readonly().map_err(|e| {
-        PyValueError::new_err(format!("{name} is being written by another call: {e}"))
-    })
+    typed
+        .try_readonly()
+        .map_err(|e| PyValueError::new_err(format!("{name} is being written by another call: {e}")))
 }
 
-fn kwargs_dtype<'py>(
-    py: Python<'py>,
-    name: &str,
-) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+fn kwargs_dtype<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
     let d = pyo3::types::PyDict::new(py);
     d.set_item("dtype", name)?;
     Ok(d)
@@ -183,9 +184,9 @@ pub fn copy_into<T: Element + Copy>(
     let (ro, _) = floats::<T>(dst, name, &dims)?;
     drop(ro);
     let typed = dst.cast::<PyArrayDyn<T>>()?;
-    let mut rw = typed.try_readwrite().map_err(|e| {
-        PyValueError::new_err(format!("{name} cannot be written: {e}"))
-    })?;
+    let mut rw = typed
+        .try_readwrite()
+        .map_err(|e| PyValueError::new_err(format!("{name} cannot be written: {e}")))?;
     rw.as_slice_mut()?.copy_from_slice(data);
     Ok(())
 }

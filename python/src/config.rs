@@ -21,8 +21,7 @@ pub fn margins(obj: &Bound<'_, PyAny>, num_classes: usize) -> PyResult<Margins> 
         }
     }
     let os = obj.py().import("os")?;
-    let is_path = obj.is_instance_of::<PyString>()
-        || obj.is_instance(&os.getattr("PathLike")?)?;
+    let is_path = obj.is_instance_of::<PyString>() || obj.is_instance(&os.getattr("PathLike")?)?;
     if is_path {
         let path: String = os.call_method1("fspath", (obj,))?.extract()?;
         if !path.ends_with(".txt") {
@@ -70,9 +69,7 @@ pub fn adaptive_margins<'py>(
     let y = crate::arrays::labels(labels, "labels")?;
     let p = adaptive_params(margin_min, margin_max, power);
     let y = y.as_slice()?;
-    let m = py
-        .detach(|| p.compute(y, num_classes))
-        .map_err(to_py)?;
+    let m = py.detach(|| p.compute(y, num_classes)).map_err(to_py)?;
     Ok(PyArray1::from_vec(py, m))
 }
 

@@ -156,8 +156,14 @@ impl<T: Real + Element> State<T> {
                 res.set_item("grad_weight", gw)?;
             }
             (true, None) => {
-                res.set_item("grad_feats", arrays::to_numpy(py, ws.grad_features(), &[n, d])?)?;
-                res.set_item("grad_weight", arrays::to_numpy(py, ws.grad_weight(), &[c * k, d])?)?;
+                res.set_item(
+                    "grad_feats",
+                    arrays::to_numpy(py, ws.grad_features(), &[n, d])?,
+                )?;
+                res.set_item(
+                    "grad_weight",
+                    arrays::to_numpy(py, ws.grad_weight(), &[c * k, d])?,
+                )?;
             }
         }
         Ok(res)

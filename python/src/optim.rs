@@ -6,7 +6,7 @@
 use crate::arrays::{self, Dim};
 use crate::head::{with_state, ArcFaceClsHead, Precision};
 use crate::to_py;
-use arcface::{OptimizerConfig, Optimizer as RustOptimizer};
+use arcface::{Optimizer as RustOptimizer, OptimizerConfig};
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
@@ -67,7 +67,10 @@ impl Optimizer {
             unreachable!("the optimiser was made for this head's dtype");
         };
         let cfg = s.head.config();
-        let shape = [Dim::Is(cfg.num_classes * cfg.num_subcenters), Dim::Is(cfg.in_channels)];
+        let shape = [
+            Dim::Is(cfg.num_classes * cfg.num_subcenters),
+            Dim::Is(cfg.in_channels),
+        ];
         match grad {
             Some(g) => {
                 let (g, _) = arrays::floats::<T>(g, "grad", &shape)?;
@@ -75,15 +78,14 @@ impl Optimizer {
                 py.detach(|| opt.step(&mut s.head, g, lr)).map_err(to_py)?;
             }
             None => {
-                let ws = match (&s.ws, s.grad_ready) {
-                    (Some(ws), true) => ws,
-                    _ => {
-                        return Err(crate::ArcFaceError::new_err(
+                let ws =
+                    match (&s.ws, s.grad_ready) {
+                        (Some(ws), true) => ws,
+                        _ => return Err(crate::ArcFaceError::new_err(
                             "no gradient: call head.loss(feats, labels) (with grad=True) before \
                              step(), or pass grad=",
-                        ))
-                    }
-                };
+                        )),
+                    };
                 let g = ws.grad_weight();
                 py.detach(|| opt.step(&mut s.head, g, lr)).map_err(to_py)?;
             }
