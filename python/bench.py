@@ -7,7 +7,11 @@ interleaved in rounds, on the same shapes and thread count.
 
 (with the wheel installed). Prints a Markdown table: median milliseconds of
 each side over all repetitions (and the minimum) and their ratio; `predict`
-runs ten times the repetitions (it is 50 times shorter). `step` is `head.loss(x, y)`
+runs ten times the repetitions (it is 50 times shorter). The `(tiny)` rows
+(N, D, C, K) = (1, 8, 10, 1), a hundred times more repetitions, measure the
+fixed cost of a call through the bindings (argument checks, releasing the
+GIL, building the result), which bounds the overhead at any shape: a
+contended machine moves the big rows' ratios by more than that. `step` is `head.loss(x, y)`
 (forward and backward, returning the loss and both gradients as new arrays)
 against `forward_backward` on a workspace; `step, out=` is the same with
 the gradients written into two arrays allocated once; `predict` is `head.predict(x)`
@@ -27,7 +31,9 @@ import arcface
 
 STEP, PREDICT = (256, 512, 10_000, 1), (1, 512, 10_000, 1)
 # (row name, the Rust example's op, shape)
-CALLS = [("step", "step", STEP), ("step, out=", "step", STEP), ("predict", "predict", PREDICT)]
+TINY = (1, 8, 10, 1)
+CALLS = [("step", "step", STEP), ("step, out=", "step", STEP), ("predict", "predict", PREDICT),
+         ("step (tiny)", "step", TINY), ("predict (tiny)", "predict", TINY)]
 
 
 def rust_times(exe, op, shape, reps):
@@ -71,12 +77,12 @@ def main():
     for name, op, shape in CALLS:
         r, p = [], []
         for _ in range(a.rounds):
-            reps = a.reps * (10 if op == "predict" else 1)
+            reps = a.reps * (10 if op == "predict" else 1) * (100 if shape == TINY else 1)
             r += rust_times(a.exe, op, shape, reps)
             p += python_times(name, shape, reps)
         mr, mp = float(np.median(r)), float(np.median(p))
         lr, lp = min(r), min(p)
-        print(f"| {name} | {shape} | {mr:.3f} ({lr:.3f}) | {mp:.3f} ({lp:.3f}) "
+        print(f"| {name} | {shape} | {mr:.4f} ({lr:.4f}) | {mp:.4f} ({lp:.4f}) "
               f"| {mp / mr:.3f} ({lp / lr:.3f}) |")
 
 
