@@ -107,6 +107,40 @@ impl<T: Clone> AVec<T> {
         Ok(())
     }
 
+    /// The elements it holds without reallocating.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len().saturating_sub(self.off)
+    }
+
+    /// [`Self::try_resize`] with geometric growth, as `Vec::reserve` does:
+    /// past the capacity the new allocation holds `max(len, 2·capacity)`
+    /// elements, so that growing one row at a time copies each element
+    /// O(1) times on average. Shrinking keeps the capacity.
+    pub(crate) fn try_grow_amortised(&mut self, len: usize, v: T) -> Result<(), TryReserveError> {
+        let cap = self.capacity();
+        if len <= cap {
+            return self.try_resize(len, v);
+        }
+        let mut grown = Self::try_filled(len.max(cap.saturating_mul(2)), v)?;
+        grown[..self.len].clone_from_slice(self);
+        grown.len = len;
+        *self = grown;
+        Ok(())
+    }
+
+    /// Room for `total` elements (exactly, up to the alignment padding),
+    /// the length and contents unchanged; nothing to do when it fits.
+    pub(crate) fn try_reserve_total(&mut self, total: usize, v: T) -> Result<(), TryReserveError> {
+        if total <= self.capacity() {
+            return Ok(());
+        }
+        let mut grown = Self::try_filled(total, v)?;
+        grown[..self.len].clone_from_slice(self);
+        grown.len = self.len;
+        *self = grown;
+        Ok(())
+    }
+
     /// Replaces the contents with a copy of `x`.
     pub(crate) fn assign(&mut self, x: &[T]) {
         if let Some(v) = x.first() {
@@ -178,6 +212,12 @@ mod tests {
             b.resize(len, 7.0);
             assert_eq!(b[0], 0.0);
             assert!(b[1..].iter().all(|&v| v == 7.0));
+            // geometric growth: capacity at least doubles, contents kept
+            let cap = b.capacity();
+            b.try_grow_amortised(cap + 1, 2.0).unwrap();
+            assert!(aligned(&b) && b.capacity() >= 2 * cap && b[cap] == 2.0);
+            assert_eq!(b[0], 0.0);
+            b.resize(len, 7.0);
             let c = b.clone();
             assert!(aligned(&c) && *c == *b);
             let mut e = AVec::<f32>::new();

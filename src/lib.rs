@@ -63,6 +63,7 @@ mod half_precision;
 mod head;
 mod io;
 pub(crate) mod kernels;
+mod lifecycle;
 mod margin;
 mod memory;
 pub mod ops;
@@ -79,6 +80,7 @@ pub use error::{Error, Result};
 pub use half;
 pub use half_precision::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
 pub use head::{ArcFaceHead, Batch, Prediction, Workspace, NORM_EPS, SMALL_BATCH};
+pub use lifecycle::{spherical_kmeans, Enrolment, SphericalKMeans};
 pub use margin::{
     load_margins_file, margin_target, parse_margins_file, AdaptiveMargins, Branch, MarginConstants,
     SIN_THETA_FLOOR,

@@ -8,6 +8,7 @@
 //! configuration check (the `arcface` program takes its defaults from these).
 
 mod checks;
+mod lifecycle;
 mod loss;
 mod training;
 

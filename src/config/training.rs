@@ -220,6 +220,7 @@ impl Default for TrainConfig {
             adaptive_margins: None,
             eval_every: 1,
             train_accuracy: true,
+            train_classes: None,
         }
     }
 }
@@ -251,6 +252,15 @@ impl TrainConfig {
                     self.warmup_epochs, self.epochs
                 ),
             ));
+        }
+        if let Some(list) = &self.train_classes {
+            if list.is_empty() {
+                return Err(invalid(
+                    "train_classes",
+                    "is empty: give at least one class, or none to train all".into(),
+                ));
+            }
+            crate::head::check_class_list("train_classes", list, usize::MAX)?;
         }
         self.optimizer.validate()?;
         LrScheduler::new(self.lr, self.schedule, 1)

@@ -72,6 +72,12 @@ pub struct TrainConfig {
     /// Also measure training top-1 on each batch (one more product per step,
     /// about a third more work).
     pub train_accuracy: bool,
+    /// Train only these classes' rows (`None`: all). The others are frozen
+    /// for the run ([`crate::ArcFaceHead::set_trainable_classes`]): no
+    /// gradient written or applied, their rows bit-identical afterwards;
+    /// they still take part in the softmax. Not empty, no duplicates, each a
+    /// class of the head that is not retired (checked by [`Trainer::fit`]).
+    pub train_classes: Option<Vec<usize>>,
 }
 
 impl TrainConfig {

@@ -294,6 +294,7 @@ proptest! {
     #[test]
     fn prop_step_valid(case in valid_step()) {
         check_step(&case);
+        crate::common::invariants::lifecycle::check_lifecycle(&case);
     }
 
     /// A training step through the `step` fuzz decoder (mostly error paths).

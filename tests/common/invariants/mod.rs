@@ -20,6 +20,7 @@
 //! |---|---|---|
 //! | [`margin`] | `margin_target` | `margin` |
 //! | [`step_case`], [`step`] | a training step and the calls around it | `step` |
+//! | [`lifecycle`] | `enrol`, `retire`, `remove_classes` on a step case | `step` |
 //! | [`margins_file`] | `parse_margins_file`, `load_margins_file` | `margins_file` |
 //! | [`adaptive`] | `AdaptiveMargins::compute` | `adaptive_margins` |
 //! | [`checkpoint`] | `Checkpoint::from_bytes`, `to_bytes`, `to_head` | `checkpoint` |
@@ -28,6 +29,7 @@
 pub mod adaptive;
 pub mod bytes;
 pub mod checkpoint;
+pub mod lifecycle;
 pub mod margin;
 pub mod margins_file;
 pub mod step;
