@@ -12,8 +12,8 @@ use crate::arrays::{self, Dim};
 use crate::config;
 use crate::to_py;
 use arcface::{
-    load_head, ArcFaceHead, Batch, Checkpoint, HeadConfig, MarginGrad, Margins, Real, Reduction,
-    WeightDtype, Workspace, WEIGHT_KEY,
+    load_head, ArcFaceHead, Batch, Checkpoint, Enrolment, HeadConfig, MarginGrad, Margins, Real,
+    Reduction, WeightDtype, Workspace, WEIGHT_KEY,
 };
 use numpy::Element;
 use pyo3::exceptions::{PyKeyError, PyTypeError};
@@ -81,6 +81,22 @@ pub fn parse_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<&'static str> {
         other => Err(PyTypeError::new_err(format!(
             "dtype must be float32 or float64, got {other}"
         ))),
+    }
+}
+
+/// The enrolment options; those not given take the library's defaults.
+fn enrolment(
+    margin: Option<f64>,
+    seed: Option<u64>,
+    kmeans_iters: Option<usize>,
+    class_weight: Option<f64>,
+) -> Enrolment {
+    let d = Enrolment::default();
+    Enrolment {
+        seed: seed.unwrap_or(d.seed),
+        kmeans_iters: kmeans_iters.unwrap_or(d.kmeans_iters),
+        margin: margin.or(d.margin),
+        class_weight: class_weight.unwrap_or(d.class_weight),
     }
 }
 
@@ -237,6 +253,44 @@ impl<T: Real + Element> State<T> {
         Ok(out)
     }
 
+    /// Adds classes from embeddings (weight imprinting); the workspace
+    /// follows the grown head. `labels` None: one class from every row.
+    fn enrol(
+        &mut self,
+        emb: &Bound<'_, PyAny>,
+        labels: Option<&Bound<'_, PyAny>>,
+        how: &Enrolment,
+    ) -> PyResult<Vec<usize>> {
+        let py = emb.py();
+        let d = self.dims().2;
+        let (x, free) = arrays::floats::<T>(emb, "embeddings", &[Dim::Any("n"), Dim::Is(d)])?;
+        let x = arrays::slice(&x);
+        let y = labels.map(|l| arrays::labels(l, "labels")).transpose()?;
+        let y = match &y {
+            Some(y) => {
+                let y = y.as_slice()?;
+                arrays::check_labels_len(y, free[0])?;
+                Some(y)
+            }
+            None => None,
+        };
+        let (head, ws) = (&mut self.head, &mut self.ws);
+        let new = py
+            .detach(|| {
+                let new = match y {
+                    Some(y) => head.enrol_many(x, y, how)?,
+                    None => vec![head.enrol(x, how)?],
+                };
+                if let Some(ws) = ws {
+                    ws.fit(head)?;
+                }
+                Ok(new)
+            })
+            .map_err(to_py)?;
+        self.grad_ready = false;
+        Ok(new)
+    }
+
     /// Replaces the weights with `w` (any float array, converted to `T`).
     fn set_weight(&mut self, w: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = w.py();
@@ -383,6 +437,66 @@ impl ArcFaceClsHead {
         let p = config::adaptive_params(margin_min, margin_max, power);
         with_state!(&mut self.inner, s, T =>
             py.detach(|| s.head.set_adaptive_margins(y, p)).map_err(to_py))
+    }
+
+    /// Adds one class from its embeddings ((n, in_channels), the head's
+    /// dtype) by weight imprinting (with sub-centres, a seeded spherical
+    /// k-means) and returns its index (the old `num_classes`). `margin`:
+    /// the new class's margin (default: the margin all classes share; an
+    /// error when they differ); `class_weight`: its loss weight where the
+    /// loss has class weights. An optimiser of this head follows the grown
+    /// head at its next `step()` (zero state for the new rows).
+    #[pyo3(signature = (embeddings, *, margin=None, seed=None, kmeans_iters=None,
+        class_weight=None))]
+    fn enrol(
+        &mut self,
+        embeddings: &Bound<'_, PyAny>,
+        margin: Option<f64>,
+        seed: Option<u64>,
+        kmeans_iters: Option<usize>,
+        class_weight: Option<f64>,
+    ) -> PyResult<usize> {
+        let how = enrolment(margin, seed, kmeans_iters, class_weight);
+        let new = with_state!(&mut self.inner, s, T => s.enrol(embeddings, None, &how))?;
+        Ok(new[0])
+    }
+
+    /// Adds one class per distinct label 0..m of `labels` from the rows of
+    /// `embeddings` carrying it, in one growth; returns the new indices.
+    #[pyo3(signature = (embeddings, labels, *, margin=None, seed=None, kmeans_iters=None,
+        class_weight=None))]
+    fn enrol_many(
+        &mut self,
+        embeddings: &Bound<'_, PyAny>,
+        labels: &Bound<'_, PyAny>,
+        margin: Option<f64>,
+        seed: Option<u64>,
+        kmeans_iters: Option<usize>,
+        class_weight: Option<f64>,
+    ) -> PyResult<Vec<usize>> {
+        let how = enrolment(margin, seed, kmeans_iters, class_weight);
+        with_state!(&mut self.inner, s, T => s.enrol(embeddings, Some(labels), &how))
+    }
+
+    /// Retires classes (mask semantics): their logits are -inf, `predict`
+    /// never returns them, a training label naming one is an error, and they
+    /// take no part in the softmax. All or nothing.
+    fn retire(&mut self, classes: Vec<usize>) -> PyResult<()> {
+        with_state!(&mut self.inner, s, T => {
+            s.grad_ready = false;
+            s.head.retire(&classes).map_err(to_py)
+        })
+    }
+
+    /// Whether `class` is retired.
+    fn is_retired(&self, class: usize) -> bool {
+        with_state!(&self.inner, s, T => s.head.is_retired(class))
+    }
+
+    /// The retired classes, in increasing order.
+    #[getter]
+    fn retired(&self) -> Vec<usize> {
+        with_state!(&self.inner, s, T => s.head.retired())
     }
 
     /// `{'norm_product.weight': weight}`: a copy, shape

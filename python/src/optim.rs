@@ -66,6 +66,8 @@ impl Optimizer {
         let (Some(s), Some(opt)) = (T::state(&mut h.inner), T::opt(&mut self.inner)) else {
             unreachable!("the optimiser was made for this head's dtype");
         };
+        // a head grown by enrolment: zero state for its new rows
+        opt.fit(&s.head).map_err(to_py)?;
         let cfg = s.head.config();
         let shape = [
             Dim::Is(cfg.num_classes * cfg.num_subcenters),

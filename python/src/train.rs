@@ -187,12 +187,16 @@ impl Trainer {
             None => None,
         };
         let mut opt_ref = self.optimizer.as_ref().map(|o| o.borrow_mut(py));
-        let opt = match &mut opt_ref {
+        let mut opt = match &mut opt_ref {
             Some(o) => Some(T::opt(&mut o.inner).expect("the optimiser has the head's dtype")),
             None => None,
         };
         let cfg = self.cfg.clone();
         let head = &mut s.head;
+        if let Some(o) = opt.as_deref_mut() {
+            // a head grown by enrolment: zero state for its new rows
+            o.fit(head).map_err(to_py)?;
+        }
         let (rep, new_head, new_opt) = py
             .detach(|| {
                 let mut t = match &opt {

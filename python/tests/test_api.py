@@ -211,3 +211,37 @@ def test_loss_into_caller_buffers():
     gw.flags.writeable = False
     with pytest.raises(ValueError, match="cannot be written"):
         head.loss(x, y, out=(gf, gw))
+
+
+def test_enrol_and_retire():
+    head = arcface.ArcFaceClsHead(3, 8, margins=0.3, dtype=np.float64, seed=0)
+    opt = arcface.SGD(head, lr=0.1)
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((6, 8)), np.array([0, 1, 2, 0, 1, 2])
+    head.loss(x, y)
+    opt.step()
+    emb = rng.standard_normal((4, 8)) + 3.0
+    new = head.enrol(emb)
+    assert new == 3 and head.num_classes == 4
+    # K = 1: the new row points along the mean of the normalised embeddings
+    u = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    row = head.state_dict()["norm_product.weight"][3]
+    np.testing.assert_allclose(row / np.linalg.norm(row), u.mean(0) / np.linalg.norm(u.mean(0)),
+                               rtol=1e-10)
+    assert head.predict(u.mean(0, keepdims=True))["pred_label"][0] == 3
+    assert head.enrol_many(rng.standard_normal((4, 8)), [0, 0, 1, 1]) == [4, 5]
+    # training goes on with the grown head; the optimiser follows it
+    y2 = np.array([0, 1, 2, 3, 4, 5])
+    head.loss(x, y2)
+    opt.step()
+    head.retire([1, 4])
+    assert head.retired == [1, 4] and head.is_retired(1) and not head.is_retired(0)
+    z = head(x)
+    assert np.isneginf(z[:, [1, 4]]).all()
+    assert not np.isin(head.predict(x, topk=4)["topk_labels"], [1, 4]).any()
+    with pytest.raises(arcface.ArcFaceError):
+        head.loss(x, y2)  # a label names a retired class
+    with pytest.raises(arcface.ArcFaceError):
+        head.retire([1])  # already retired
+    with pytest.raises(ValueError):
+        head.enrol(np.zeros((2, 7)))
