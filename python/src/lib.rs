@@ -4,7 +4,8 @@
 //!
 //! - [`head`]: `ArcFaceClsHead`, mmpretrain's head with its constructor
 //!   arguments, `loss`, `__call__`, `predict`, margins, `state_dict`,
-//!   checkpoints.
+//!   checkpoints; [`state`]: the head of either precision with its
+//!   workspace, and the generic bodies of those methods.
 //! - [`optim`]: `SGD` and `AdamW` with PyTorch's parameter names.
 //! - [`train`]: `Trainer`, the crate's seeded training loop.
 //! - [`arrays`]: every numpy argument goes through here: borrowed without a
@@ -19,6 +20,7 @@ mod arrays;
 mod config;
 mod head;
 mod optim;
+mod state;
 mod train;
 
 use pyo3::prelude::*;

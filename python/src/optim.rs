@@ -4,7 +4,8 @@
 //! update is all or nothing.
 
 use crate::arrays::{self, Dim};
-use crate::head::{with_state, ArcFaceClsHead, Precision};
+use crate::head::ArcFaceClsHead;
+use crate::state::{with_state, Precision};
 use crate::to_py;
 use arcface::{Optimizer as RustOptimizer, OptimizerConfig};
 use pyo3::prelude::*;
@@ -134,10 +135,10 @@ impl Optimizer {
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let h = self.head.borrow(py);
         match (&h.inner, &self.inner) {
-            (crate::head::Inner::F32(s), OptInner::F32(o)) => {
+            (crate::state::Inner::F32(s), OptInner::F32(o)) => {
                 py.detach(|| arcface::save_optimizer(o, &s.head, &path))
             }
-            (crate::head::Inner::F64(s), OptInner::F64(o)) => {
+            (crate::state::Inner::F64(s), OptInner::F64(o)) => {
                 py.detach(|| arcface::save_optimizer(o, &s.head, &path))
             }
             _ => unreachable!("the optimiser was made for this head's dtype"),

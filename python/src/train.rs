@@ -3,8 +3,9 @@
 //! the library's one random generator, for reproducing its shuffles.
 
 use crate::arrays::{self, Dim};
-use crate::head::{ArcFaceClsHead, Precision};
+use crate::head::ArcFaceClsHead;
 use crate::optim::Optimizer;
+use crate::state::Precision;
 use crate::to_py;
 use arcface::{Dataset, EpochInfo, LrSchedule, TrainConfig, TrainReport, Trainer as RustTrainer};
 use numpy::PyReadwriteArray1;
@@ -145,7 +146,7 @@ impl Trainer {
         val_feats: Option<&Bound<'py, PyAny>>,
         val_labels: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let f32_head = matches!(self.head.borrow(py).inner, crate::head::Inner::F32(_));
+        let f32_head = matches!(self.head.borrow(py).inner, crate::state::Inner::F32(_));
         let rep = if f32_head {
             self.fit_typed::<f32>(py, feats, labels, val_feats, val_labels)?
         } else {
