@@ -1,5 +1,6 @@
 """arcface.torch: the autograd.Function against the head's own loss and
-gradients, and a torch.optim loop. Skipped where PyTorch is not installed
+gradients, against mmpretrain's head written out in torch (torch's autograd
+gives the reference gradients), and a torch.optim loop. Skipped where PyTorch is not installed
 (the CI venv does not install it)."""
 
 import numpy as np
@@ -43,3 +44,44 @@ def test_torch_optim_loop_lowers_the_loss():
         opt.step()
     assert m(x, y).item() < first
     assert m.predict(x)["pred_label"].shape == (32,)
+
+
+def _mmpretrain_loss(x, w, y, num_classes, k, scale, m, easy_margin):
+    """mmpretrain 1.2.0's ArcFaceClsHead written out in torch (NormProduct,
+    the margin with its th/mm fallback, CrossEntropyLoss with mean
+    reduction), so torch's own autograd gives the reference gradients."""
+    import math
+
+    xn = torch.nn.functional.normalize(x, dim=1)
+    wn = torch.nn.functional.normalize(w, dim=1)
+    cos = xn @ wn.t()
+    if k > 1:
+        cos = cos.reshape(x.shape[0], num_classes, k).max(dim=2).values
+    th, mm = math.cos(math.pi - m), math.sin(math.pi - m) * m
+    cos_y = cos.gather(1, y[:, None])
+    phi = torch.cos(torch.acos(cos_y) + m)
+    if easy_margin:
+        phi = torch.where(cos_y > 0, phi, cos_y)
+    else:
+        phi = torch.where(cos_y > th, phi, cos_y - mm)
+    out = cos.scatter(1, y[:, None], phi) * scale
+    return torch.nn.functional.cross_entropy(out, y)
+
+
+@pytest.mark.parametrize("k,easy", [(1, False), (3, False), (2, True)])
+def test_function_matches_mmpretrain_written_in_torch(k, easy):
+    c, d, n, s, m = 7, 12, 10, 16.0, 0.5
+    mod = at.ArcFaceLoss(c, d, k, scale=s, margins=m, easy_margin=easy, dtype=torch.float64, seed=3)
+    gen = torch.Generator().manual_seed(k)
+    x = torch.randn(n, d, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = torch.randint(0, c, (n,), generator=gen)
+    loss = mod(x, y)
+    loss.backward()
+
+    w_ref = mod.norm_product.weight.detach().clone().requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    ref = _mmpretrain_loss(x_ref, w_ref, y, c, k, s, m, easy)
+    ref.backward()
+    assert abs(loss.item() - ref.item()) < 1e-10 * max(1.0, abs(ref.item()))
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(mod.norm_product.weight.grad, w_ref.grad, rtol=1e-9, atol=1e-12)
