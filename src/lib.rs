@@ -68,6 +68,7 @@ mod memory;
 pub mod ops;
 mod optim;
 mod parallel;
+mod partial_fc;
 mod real;
 mod rng;
 mod simd;
@@ -84,6 +85,7 @@ pub use margin::{
     SIN_THETA_FLOOR,
 };
 pub use parallel::Threads;
+pub use partial_fc::{PartialFc, SampledStep};
 pub use real::Real;
 pub use rng::SplitMix64;
 pub use simd::simd_level;

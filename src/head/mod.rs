@@ -16,6 +16,7 @@ mod class_sweeps;
 mod forward;
 mod margins;
 mod norm;
+mod sampled;
 mod validate;
 mod weights;
 mod workspace;

@@ -7,6 +7,8 @@ use crate::head::ArcFaceHead;
 use crate::memory::{bytes_of, try_filled};
 use crate::real::Real;
 
+mod sparse;
+
 /// An optimiser and its state for one head: momentum buffer (SGD) or first
 /// and second moments (AdamW), each as long as the weights, allocated here
 /// once. [`Optimizer::step`] allocates nothing.

@@ -1,0 +1,140 @@
+//! The head's side of a sampled (PartialFC) step: a sub-head holding the
+//! kept classes' rows, refilled in place every step, and the refresh of the
+//! cached norms of a few rows after a sparse update.
+//!
+//! The sub-head is an ordinary [`ArcFaceHead`] whose buffers were sized once
+//! for the largest kept set; [`ArcFaceHead::load_classes`] shrinks or grows
+//! it within that capacity (no allocation) and copies the kept rows, norms,
+//! margins and class weights, so that the existing step machinery runs on
+//! the kept classes unchanged.
+
+use super::norm::clamped_norm;
+use super::{ArcFaceHead, Workspace};
+use crate::error::Result;
+use crate::kernels::RowSumSq;
+use crate::real::Real;
+use crate::Margins;
+
+impl<T: Real> ArcFaceHead<T> {
+    /// A head of `cap` ≤ C classes with this head's settings (scale, loss,
+    /// margin policy, sub-centres, threads), to be filled by
+    /// [`Self::load_classes`]. Label smoothing's `num_classes` check is
+    /// dropped: the sub-head smooths over the kept classes.
+    pub(crate) fn sub_head(&self, cap: usize) -> Result<Self> {
+        let (c, k, _, d) = self.dims();
+        let cap = cap.clamp(1, c);
+        let mut cfg = self.cfg.clone();
+        cfg.num_classes = cap;
+        cfg.margins = Margins::PerClass(self.margins()[..cap].to_vec());
+        if let Some(cw) = &mut cfg.loss.class_weight {
+            cw.truncate(cap);
+        }
+        if let Some(ls) = &mut cfg.loss.label_smooth {
+            ls.num_classes = None;
+        }
+        let mut sub = Self::build(cfg, |w| w.copy_from_slice(&self.weight[..cap * k * d]))?;
+        sub.threads = self.threads;
+        Ok(sub)
+    }
+
+    /// Makes this sub-head the head restricted to the classes `kept` of
+    /// `full` (in that order): rows, cached norms, margins and class
+    /// weights. `kept.len()` must not exceed the capacity given to
+    /// [`Self::sub_head`] (so nothing is allocated) and `full`'s norms must
+    /// be fresh.
+    pub(crate) fn load_classes(&mut self, full: &Self, kept: &[u32]) {
+        let (_, k, _, d) = full.dims();
+        let (kd, m) = (k * d, kept.len());
+        self.cfg.num_classes = m;
+        self.weight.resize(m * kd, T::ZERO);
+        for (dst, &c) in self.weight.chunks_exact_mut(kd).zip(kept) {
+            dst.copy_from_slice(&full.weight[c as usize * kd..][..kd]);
+        }
+        let (src, dst) = (&full.norms, &mut self.norms);
+        for (to, from) in [
+            (&mut dst.norm, &src.norm),
+            (&mut dst.inv, &src.inv),
+            (&mut dst.proj, &src.proj),
+        ] {
+            to.clear();
+            to.extend(kept.iter().flat_map(|&c| &from[c as usize * k..][..k]));
+        }
+        if let Margins::PerClass(list) = &mut self.cfg.margins {
+            let all = full.margins();
+            list.clear();
+            list.extend(kept.iter().map(|&c| all[c as usize]));
+        }
+        self.margin_consts.clear();
+        self.margin_consts
+            .extend(kept.iter().map(|&c| full.margin_consts[c as usize]));
+        if let (Some(to), Some(from)) = (&mut self.class_weight, &full.class_weight) {
+            to.clear();
+            to.extend(kept.iter().map(|&c| from[c as usize]));
+        }
+        if let (Some(to), Some(from)) = (
+            &mut self.cfg.loss.class_weight,
+            &full.cfg.loss.class_weight,
+        ) {
+            to.clear();
+            to.extend(kept.iter().map(|&c| from[c as usize]));
+        }
+        self.bad_row = None;
+    }
+
+    /// Fits a workspace made for this sub-head at its capacity to its
+    /// current class count (within the buffers' capacity: no allocation).
+    pub(crate) fn fit_workspace(&self, ws: &mut Workspace<T>) {
+        let (c, _, ck, d) = self.dims();
+        ws.shape.c = c;
+        ws.results.grad_weight.resize(ck * d, T::ZERO);
+        ws.results.n = 0;
+        ws.results.grad_n = 0;
+    }
+
+    /// The weights for a sparse update that `refresh_classes` follows: the
+    /// caller changes only the rows of the classes it then refreshes.
+    pub(crate) fn weight_mut_for_rows(&mut self) -> &mut [T] {
+        &mut self.weight
+    }
+
+    /// Recomputes the cached norms of the rows of `classes`; a row that is
+    /// no longer usable is noted as [`Self::update_weight`] does.
+    pub(crate) fn refresh_classes(&mut self, classes: &[u32]) {
+        let (_, k, _, d) = self.dims();
+        for &c in classes {
+            let r0 = c as usize * k;
+            let nr = &mut self.norms;
+            self.arch.dispatch(RowSumSq {
+                x: &self.weight[r0 * d..(r0 + k) * d],
+                d,
+                out: &mut nr.norm[r0..r0 + k],
+            });
+            for r in r0..r0 + k {
+                match clamped_norm(nr.norm[r], &self.weight[r * d..(r + 1) * d]) {
+                    Ok((norm, above)) => {
+                        let inv = T::ONE / norm;
+                        nr.norm[r] = norm;
+                        nr.inv[r] = inv;
+                        nr.proj[r] = if above { inv } else { T::ZERO };
+                    }
+                    Err(e) => {
+                        if self.bad_row.is_none() {
+                            self.bad_row = Some(e.into_error("weight", r));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Recomputes every cached norm after a change of all rows.
+    pub(crate) fn refresh_all(&mut self) -> Result<()> {
+        self.refresh_norms();
+        self.check_weight()
+    }
+
+    /// The error of an unusable weight row, if any.
+    pub(crate) fn weight_error(&self) -> Result<()> {
+        self.check_weight()
+    }
+}
