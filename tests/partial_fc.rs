@@ -36,16 +36,47 @@ fn case() -> impl Strategy<Value = Case> {
     (
         (5usize..60, 1usize..3, 2usize..9, 1usize..6),
         (0.01f64..1.0, 0usize..3, 0.0f64..0.4, 0.0f64..0.05),
-        (0.01f64..0.5, prop_oneof![Just(1000usize), 1usize..40], any::<u64>()),
+        (
+            0.01f64..0.5,
+            prop_oneof![Just(1000usize), 1usize..40],
+            any::<u64>(),
+        ),
     )
-        .prop_map(|((c, k, d, n), (rate, kind, damp, wd), (lr, window, seed))| {
-            let sgd = match kind {
-                0 => Sgd { momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: wd },
-                1 => Sgd { momentum: 0.9, dampening: damp, nesterov: false, weight_decay: wd },
-                _ => Sgd { momentum: 0.9, dampening: 0.0, nesterov: true, weight_decay: wd },
-            };
-            Case { c, k, d, n, rate, sgd, lr, window, seed }
-        })
+        .prop_map(
+            |((c, k, d, n), (rate, kind, damp, wd), (lr, window, seed))| {
+                let sgd = match kind {
+                    0 => Sgd {
+                        momentum: 0.0,
+                        dampening: 0.0,
+                        nesterov: false,
+                        weight_decay: wd,
+                    },
+                    1 => Sgd {
+                        momentum: 0.9,
+                        dampening: damp,
+                        nesterov: false,
+                        weight_decay: wd,
+                    },
+                    _ => Sgd {
+                        momentum: 0.9,
+                        dampening: 0.0,
+                        nesterov: true,
+                        weight_decay: wd,
+                    },
+                };
+                Case {
+                    c,
+                    k,
+                    d,
+                    n,
+                    rate,
+                    sgd,
+                    lr,
+                    window,
+                    seed,
+                }
+            },
+        )
 }
 
 /// 200 sampled steps with the sparse update, against the dense optimiser
@@ -69,10 +100,13 @@ fn sparse_against_dense<T: Real>(case: &Case) -> (f64, f64) {
     let kd = case.k * case.d;
     let mut grad = vec![T::ZERO; case.c * kd];
     for step in 0..steps {
-        let x: Vec<T> = (0..case.n * case.d).map(|_| T::from_f64(rng.normal())).collect();
+        let x: Vec<T> = (0..case.n * case.d)
+            .map(|_| T::from_f64(rng.normal()))
+            .collect();
         let y: Vec<i64> = (0..case.n).map(|_| rng.below(case.c) as i64).collect();
         let lr = sched.lr_at(step);
-        pfc.step(&mut head, &mut opt, &Batch::new(&x, &y), lr).unwrap();
+        pfc.step(&mut head, &mut opt, &Batch::new(&x, &y), lr)
+            .unwrap();
         grad.fill(T::ZERO);
         for (&c, g) in pfc.kept().iter().zip(pfc.grad_weight().chunks_exact(kd)) {
             grad[c as usize * kd..][..kd].copy_from_slice(g);
@@ -154,7 +188,11 @@ fn reference_loss(
     // loss = −Σ_c w_c t_c log p_c; the weight of the mean is the target's
     let mut loss = 0.0;
     for (j, &c) in kept.iter().enumerate() {
-        let t = if c as usize == label { 1.0 - eps + eps / cp } else { eps / cp };
+        let t = if c as usize == label {
+            1.0 - eps + eps / cp
+        } else {
+            eps / cp
+        };
         loss -= class_weight[c as usize] * t * (logits[j] - lse);
     }
     loss
@@ -186,19 +224,33 @@ fn the_sampled_loss_is_the_head_restricted_to_the_kept_classes() {
     for step in 0..5 {
         let x: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
         let y: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
-        let s = pfc.forward_backward(&head, &Batch::new(&x, &y), step).unwrap();
+        let s = pfc
+            .forward_backward(&head, &Batch::new(&x, &y), step)
+            .unwrap();
         let kept = pfc.kept().to_vec();
         assert_eq!(kept.len(), 12);
         // mmpretrain's mean over the samples
         let mut num = 0.0;
         for i in 0..n {
             num += reference_loss(
-                head.weight(), k, d, &kept, &x[i * d..][..d], y[i] as usize,
-                &margins, &class_weight, eps, 16.0,
+                head.weight(),
+                k,
+                d,
+                &kept,
+                &x[i * d..][..d],
+                y[i] as usize,
+                &margins,
+                &class_weight,
+                eps,
+                16.0,
             );
         }
         let want = num / n as f64;
-        assert!((s.loss - want).abs() <= 1e-10 * want.abs().max(1.0), "{} vs {want}", s.loss);
+        assert!(
+            (s.loss - want).abs() <= 1e-10 * want.abs().max(1.0),
+            "{} vs {want}",
+            s.loss
+        );
 
         // the gradient is the head of the kept classes' gradient
         let rows: Vec<f64> = kept
@@ -208,10 +260,16 @@ fn the_sampled_loss_is_the_head_restricted_to_the_kept_classes() {
         let sub_cfg = HeadConfig::new(kept.len(), d)
             .with_subcenters(k)
             .with_scale(16.0)
-            .with_margins(arcface::Margins::PerClass(kept.iter().map(|&c| margins[c as usize]).collect()))
+            .with_margins(arcface::Margins::PerClass(
+                kept.iter().map(|&c| margins[c as usize]).collect(),
+            ))
             .with_loss(LossConfig {
                 class_weight: Some(kept.iter().map(|&c| class_weight[c as usize]).collect()),
-                label_smooth: Some(LabelSmooth { label_smooth_val: eps, mode: SmoothMode::Original, num_classes: None }),
+                label_smooth: Some(LabelSmooth {
+                    label_smooth_val: eps,
+                    mode: SmoothMode::Original,
+                    num_classes: None,
+                }),
                 ..LossConfig::cross_entropy()
             });
         let sub = ArcFaceHead::<f64>::from_weight(sub_cfg, &rows).unwrap();
@@ -220,7 +278,9 @@ fn the_sampled_loss_is_the_head_restricted_to_the_kept_classes() {
             .iter()
             .map(|&l| kept.iter().position(|&c| c as i64 == l).unwrap() as i64)
             .collect();
-        let l2 = sub.forward_backward(&Batch::new(&x, &y_sub), &mut ws).unwrap();
+        let l2 = sub
+            .forward_backward(&Batch::new(&x, &y_sub), &mut ws)
+            .unwrap();
         assert_eq!(l2, s.loss);
         assert_eq!(ws.grad_weight(), pfc.grad_weight());
         assert_eq!(ws.grad_features(), pfc.grad_features());
@@ -236,17 +296,33 @@ fn bad_rates_and_batches_are_errors_that_change_nothing() {
     let mut opt = Optimizer::new(OptimizerConfig::default(), &head).unwrap();
     let mut pfc = PartialFc::new(&head, 0.2, 2, 0).unwrap();
     let x = [1.0f32, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
-    pfc.step(&mut head, &mut opt, &Batch::new(&x, &[1, 2]), 0.1).unwrap();
-    let (w, st, steps) = (head.weight().to_vec(), opt.state()[0].1.to_vec(), opt.steps());
+    pfc.step(&mut head, &mut opt, &Batch::new(&x, &[1, 2]), 0.1)
+        .unwrap();
+    let (w, st, steps) = (
+        head.weight().to_vec(),
+        opt.state()[0].1.to_vec(),
+        opt.steps(),
+    );
     // a label out of range, too many samples, a negative rate of learning
-    assert!(pfc.step(&mut head, &mut opt, &Batch::new(&x, &[1, 30]), 0.1).is_err());
+    assert!(pfc
+        .step(&mut head, &mut opt, &Batch::new(&x, &[1, 30]), 0.1)
+        .is_err());
     let x3 = [0.5f32; 12];
-    assert!(pfc.step(&mut head, &mut opt, &Batch::new(&x3, &[1, 2, 3]), 0.1).is_err());
-    assert!(pfc.step(&mut head, &mut opt, &Batch::new(&x, &[1, 2]), -1.0).is_err());
-    assert_eq!((head.weight(), opt.state()[0].1, opt.steps()), (&w[..], &st[..], steps));
+    assert!(pfc
+        .step(&mut head, &mut opt, &Batch::new(&x3, &[1, 2, 3]), 0.1)
+        .is_err());
+    assert!(pfc
+        .step(&mut head, &mut opt, &Batch::new(&x, &[1, 2]), -1.0)
+        .is_err());
+    assert_eq!(
+        (head.weight(), opt.state()[0].1, opt.steps()),
+        (&w[..], &st[..], steps)
+    );
     // an optimiser stepped elsewhere meanwhile
     let mut other = Optimizer::new(OptimizerConfig::default(), &head).unwrap();
-    assert!(pfc.step(&mut head, &mut other, &Batch::new(&x, &[1, 2]), 0.1).is_err());
+    assert!(pfc
+        .step(&mut head, &mut other, &Batch::new(&x, &[1, 2]), 0.1)
+        .is_err());
 }
 
 #[test]
@@ -254,7 +330,103 @@ fn positives_beyond_the_target_are_all_kept_and_reported() {
     let head = ArcFaceHead::<f64>::new(HeadConfig::new(100, 3), 0).unwrap();
     let mut pfc = PartialFc::new(&head, 0.02, 8, 0).unwrap();
     let x: Vec<f64> = (0..24).map(|i| (i as f64).sin()).collect();
-    let s = pfc.forward_backward(&head, &Batch::new(&x, &[5, 6, 7, 8, 9, 10, 11, 5]), 0).unwrap();
+    let s = pfc
+        .forward_backward(&head, &Batch::new(&x, &[5, 6, 7, 8, 9, 10, 11, 5]), 0)
+        .unwrap();
     assert_eq!((s.kept, s.positives, s.positives_exceeded), (7, 7, true));
     assert_eq!(pfc.grad_weight().len(), 7 * 3);
+}
+
+mod common;
+
+use arcface::{Dataset, Event};
+use common::data::clusters;
+use std::ops::ControlFlow;
+
+fn sampled_cfg(optimizer: OptimizerConfig, sample_rate: f64) -> arcface::TrainConfig {
+    arcface::TrainConfig {
+        epochs: 4,
+        batch_size: 16,
+        lr: 0.05,
+        optimizer,
+        seed: 5,
+        sample_rate,
+        ..arcface::TrainConfig::default()
+    }
+}
+
+#[test]
+fn a_resumed_sampled_run_ends_with_the_bits_of_the_uninterrupted_one() {
+    let (x, y) = clusters(30, 12, 240, 0.4, 3);
+    let data = Dataset::new(&x, &y);
+    let head = || ArcFaceHead::<f32>::new(HeadConfig::new(30, 12).with_scale(16.0), 1).unwrap();
+    for optimizer in [
+        OptimizerConfig::Sgd(Sgd {
+            nesterov: true,
+            ..Sgd::default()
+        }),
+        OptimizerConfig::AdamW(arcface::AdamW::default()),
+    ] {
+        let cfg = sampled_cfg(optimizer, 0.2);
+        let mut full = arcface::Trainer::new(head(), cfg.clone()).unwrap();
+        let mut kept = Vec::new();
+        full.fit(data, None, |e| {
+            if let Event::Step(s) = e {
+                kept.push(s.kept_classes);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        // ⌈0.2·30⌉ = 6, or all of a batch's distinct labels when more
+        assert!(kept.iter().all(|&k| (6..=16).contains(&k)), "{kept:?}");
+
+        let mut first = arcface::Trainer::new(head(), cfg.clone()).unwrap();
+        first
+            .fit(data, None, |e| match e {
+                Event::Epoch(info) if info.epoch == 2 => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            })
+            .unwrap();
+        let (h, opt) = first.into_parts();
+        let resumed = arcface::TrainConfig {
+            start_epoch: 2,
+            ..cfg
+        };
+        let mut second = arcface::Trainer::with_optimizer(h, resumed, opt).unwrap();
+        second
+            .fit(data, None, |_| ControlFlow::Continue(()))
+            .unwrap();
+        assert_eq!(
+            second.head().weight(),
+            full.head().weight(),
+            "{optimizer:?}"
+        );
+        assert_eq!(second.optimizer().state(), full.optimizer().state());
+    }
+}
+
+#[test]
+fn sampled_training_learns() {
+    let (x, y) = clusters(40, 16, 800, 0.5, 7);
+    let (vx, vy) = clusters(40, 16, 400, 0.5, 7);
+    let head = || ArcFaceHead::<f32>::new(HeadConfig::new(40, 16).with_scale(16.0), 2).unwrap();
+    let top1 = |rate: f64| {
+        let cfg = arcface::TrainConfig {
+            epochs: 6,
+            ..sampled_cfg(OptimizerConfig::default(), rate)
+        };
+        let mut t = arcface::Trainer::new(head(), cfg).unwrap();
+        let r = t
+            .fit(Dataset::new(&x, &y), Some(Dataset::new(&vx, &vy)), |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        (r.history.last().unwrap().val.unwrap().top1, ())
+    };
+    let (full, _) = top1(1.0);
+    let (sampled, _) = top1(0.25);
+    assert!(
+        sampled > 0.8 && full > 0.8,
+        "top-1 {sampled} (r = 0.25), {full} (r = 1)"
+    );
 }

@@ -37,6 +37,9 @@ pub(crate) fn check_sample_rate(rate: f64) -> Result<()> {
     if rate > 0.0 && rate <= 1.0 {
         Ok(())
     } else {
-        Err(invalid("sample_rate", format!("is {rate}, must be in (0, 1]")))
+        Err(invalid(
+            "sample_rate",
+            format!("is {rate}, must be in (0, 1]"),
+        ))
     }
 }

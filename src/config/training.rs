@@ -220,6 +220,7 @@ impl Default for TrainConfig {
             adaptive_margins: None,
             eval_every: 1,
             train_accuracy: true,
+            sample_rate: 1.0,
         }
     }
 }
@@ -253,6 +254,7 @@ impl TrainConfig {
             ));
         }
         self.optimizer.validate()?;
+        super::check_sample_rate(self.sample_rate)?;
         LrScheduler::new(self.lr, self.schedule, 1)
             .with_warmup(self.warmup_epochs, self.warmup_start_factor)
             .validate()

@@ -71,10 +71,9 @@ impl<T: Real> ArcFaceHead<T> {
             to.clear();
             to.extend(kept.iter().map(|&c| from[c as usize]));
         }
-        if let (Some(to), Some(from)) = (
-            &mut self.cfg.loss.class_weight,
-            &full.cfg.loss.class_weight,
-        ) {
+        if let (Some(to), Some(from)) =
+            (&mut self.cfg.loss.class_weight, &full.cfg.loss.class_weight)
+        {
             to.clear();
             to.extend(kept.iter().map(|&c| from[c as usize]));
         }

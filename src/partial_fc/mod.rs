@@ -135,19 +135,32 @@ impl<T: Real> PartialFc<T> {
     /// assert_eq!(PartialFc::new(&head, 0.25, 16, 0).unwrap().sample_rate(), 0.25);
     /// assert!(PartialFc::new(&head, -0.5, 16, 0).is_err());
     /// ```
-    pub fn new(head: &ArcFaceHead<T>, sample_rate: f64, batch_capacity: usize, seed: u64) -> Result<Self> {
+    pub fn new(
+        head: &ArcFaceHead<T>,
+        sample_rate: f64,
+        batch_capacity: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let cfg = head.config();
         let (c, k, d) = (cfg.num_classes, cfg.num_subcenters, cfg.in_channels);
         let target = Self::kept_target(sample_rate, c)?;
         if c > u32::MAX as usize {
-            return Err(invalid("num_classes", format!("is {c}; sampling needs fewer than 2^32")));
+            return Err(invalid(
+                "num_classes",
+                format!("is {c}; sampling needs fewer than 2^32"),
+            ));
         }
         let capacity = batch_capacity.max(1);
         let kept_cap = target.max(capacity).min(c);
         let sub = head.sub_head(kept_cap)?;
         let ws = Workspace::try_new(&sub, capacity)?;
         let soft_len = if cfg.loss.use_soft {
-            kept_cap.checked_mul(capacity).ok_or_else(|| invalid("sample_rate", "soft targets of the kept classes overflow".into()))?
+            kept_cap.checked_mul(capacity).ok_or_else(|| {
+                invalid(
+                    "sample_rate",
+                    "soft targets of the kept classes overflow".into(),
+                )
+            })?
         } else {
             0
         };
@@ -177,6 +190,17 @@ impl<T: Real> PartialFc<T> {
         crate::config::check_positive("flush window", steps)?;
         self.lazy = LazyRows::new(self.dims.0, steps)?;
         Ok(self)
+    }
+
+    /// The largest batch a step takes.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, HeadConfig, PartialFc};
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(100, 8), 0).unwrap();
+    /// assert_eq!(PartialFc::new(&head, 0.5, 4, 0).unwrap().capacity(), 4);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// The sample rate r.
@@ -221,7 +245,10 @@ impl<T: Real> PartialFc<T> {
         if got != self.dims {
             return Err(invalid(
                 "sample_rate",
-                format!("sampler made for (C, K, D) = {:?}, head has {got:?}", self.dims),
+                format!(
+                    "sampler made for (C, K, D) = {:?}, head has {got:?}",
+                    self.dims
+                ),
             ));
         }
         head.weight_error()
@@ -232,7 +259,12 @@ impl<T: Real> PartialFc<T> {
     /// [`Self::flush`]); the gradients are in [`Self::grad_weight`] and
     /// [`Self::grad_features`]. Soft targets, if any, are N×C and need
     /// `loss.use_soft`.
-    pub fn forward_backward(&mut self, head: &ArcFaceHead<T>, batch: &Batch<'_, T>, step: u64) -> Result<SampledStep<T>> {
+    pub fn forward_backward(
+        &mut self,
+        head: &ArcFaceHead<T>,
+        batch: &Batch<'_, T>,
+        step: u64,
+    ) -> Result<SampledStep<T>> {
         self.check_head(head)?;
         self.check_batch(batch)?;
         self.sampler.sample(batch.labels, self.target, step)?;
@@ -245,12 +277,18 @@ impl<T: Real> PartialFc<T> {
         if n > self.capacity {
             return Err(invalid(
                 "batch",
-                format!("has {n} samples; this sampler was made for at most {}", self.capacity),
+                format!(
+                    "has {n} samples; this sampler was made for at most {}",
+                    self.capacity
+                ),
             ));
         }
         if let Some(t) = batch.soft_targets {
             if self.soft.is_empty() && n > 0 {
-                return Err(invalid("soft_targets", "a sampled step reads them only with loss.use_soft".into()));
+                return Err(invalid(
+                    "soft_targets",
+                    "a sampled step reads them only with loss.use_soft".into(),
+                ));
             }
             check_len("soft_targets", t.len(), n * self.dims.0)?;
         }
@@ -264,7 +302,10 @@ impl<T: Real> PartialFc<T> {
         self.sub.load_classes(head, kept);
         self.sub.fit_workspace(&mut self.ws);
         self.sampler.remap(batch.labels, &mut self.labels[..n]);
-        let mut sub_batch = Batch { labels: &self.labels[..n], ..*batch };
+        let mut sub_batch = Batch {
+            labels: &self.labels[..n],
+            ..*batch
+        };
         if let Some(t) = batch.soft_targets {
             let soft = &mut self.soft[..n * m];
             for (dst, src) in soft.chunks_exact_mut(m).zip(t.chunks_exact(c)) {
@@ -302,7 +343,8 @@ impl<T: Real> PartialFc<T> {
         opt.check_fits(head)?;
         self.check_window(opt)?;
         self.check_batch(batch)?;
-        self.sampler.sample(batch.labels, self.target, opt.steps())?;
+        self.sampler
+            .sample(batch.labels, self.target, opt.steps())?;
         self.catch_up_kept(head, opt)?;
         let report = self.sub_step(head, batch)?;
         self.update_kept(head, opt, lr)?;
@@ -352,7 +394,12 @@ impl<T: Real> PartialFc<T> {
     }
 
     /// The optimiser's update of the kept rows with the sub-head's gradient.
-    fn update_kept(&mut self, head: &mut ArcFaceHead<T>, opt: &mut Optimizer<T>, lr: f64) -> Result<()> {
+    fn update_kept(
+        &mut self,
+        head: &mut ArcFaceHead<T>,
+        opt: &mut Optimizer<T>,
+        lr: f64,
+    ) -> Result<()> {
         let (_, k, d) = self.dims;
         let kd = k * d;
         let kept = self.sampler.kept();

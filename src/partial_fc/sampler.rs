@@ -29,7 +29,12 @@ pub(crate) struct Sampler {
 impl Sampler {
     /// A sampler over `num_classes` (< 2³²) classes keeping at most
     /// `kept_cap` and seeing at most `batch_cap` labels a step.
-    pub(crate) fn new(num_classes: usize, kept_cap: usize, batch_cap: usize, seed: u64) -> Result<Self> {
+    pub(crate) fn new(
+        num_classes: usize,
+        kept_cap: usize,
+        batch_cap: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let mut perm = try_filled(num_classes, 0u32, "sampler permutation")?;
         for (i, p) in perm.iter_mut().enumerate() {
             *p = i as u32;

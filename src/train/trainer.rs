@@ -13,6 +13,8 @@ use crate::rng::SplitMix64;
 use core::ops::ControlFlow;
 use std::time::Instant;
 
+mod sampled;
+
 /// Trains a head: owns it, its optimiser, and every buffer a step needs
 /// (sized at the start of [`Trainer::fit`]), so that a step allocates nothing.
 ///
@@ -53,6 +55,8 @@ pub struct Trainer<T: Real> {
     rng: SplitMix64,
     /// Shuffles drawn from `rng` so far: one per epoch run.
     epochs_shuffled: usize,
+    /// PartialFC's sampled step, when `cfg.sample_rate < 1` (made by `fit`).
+    pfc: Option<crate::PartialFc<T>>,
 }
 
 impl<T: Real> Trainer<T> {
@@ -95,6 +99,7 @@ impl<T: Real> Trainer<T> {
             order: Vec::new(),
             rng: SplitMix64::new(cfg.seed),
             epochs_shuffled: 0,
+            pfc: None,
             head,
             opt,
             cfg,
@@ -207,24 +212,34 @@ impl<T: Real> Trainer<T> {
         for _ in self.epochs_shuffled..self.cfg.start_epoch {
             self.reshuffle();
         }
-        for epoch in self.cfg.start_epoch + 1..=epochs {
-            let epoch_start = Instant::now();
-            self.reshuffle();
-            let tally = self.train_epoch(train, epoch, &mut run, &mut on_event)?;
-            report.steps = run.global_step;
-            report.samples += tally.seen;
-            if tally.stopped {
-                report.stopped_early = true;
-                break;
+        let mut epochs_run = || -> Result<()> {
+            for epoch in self.cfg.start_epoch + 1..=epochs {
+                let epoch_start = Instant::now();
+                self.reshuffle();
+                let tally = self.train_epoch(train, epoch, &mut run, &mut on_event)?;
+                report.steps = run.global_step;
+                report.samples += tally.seen;
+                if tally.stopped {
+                    report.stopped_early = true;
+                    break;
+                }
+                // the head is read (evaluation, callbacks) with every row current
+                self.flush_sampled()?;
+                let info = self.end_epoch(epoch, &tally, held_out.as_mut(), epoch_start)?;
+                report.train_seconds += info.train_seconds;
+                report.history.push(info);
+                if on_event(Event::Epoch(&info)).is_break() {
+                    report.stopped_early = epoch < epochs;
+                    break;
+                }
             }
-            let info = self.end_epoch(epoch, &tally, held_out.as_mut(), epoch_start)?;
-            report.train_seconds += info.train_seconds;
-            report.history.push(info);
-            if on_event(Event::Epoch(&info)).is_break() {
-                report.stopped_early = epoch < epochs;
-                break;
-            }
-        }
+            Ok(())
+        };
+        let outcome = epochs_run();
+        // whatever happened, leave every row current (an error left the
+        // dense state as it was: flushing it is exact)
+        let flushed = self.flush_sampled();
+        outcome.and(flushed)?;
         report.seconds = run.start.elapsed().as_secs_f64();
         Ok(report)
     }
@@ -265,6 +280,7 @@ impl<T: Real> Trainer<T> {
         if self.cfg.train_accuracy {
             Allocate.grow(&mut self.logits, wide(cap, c), "batch logits")?;
         }
+        self.prepare_sampling(cap)?;
         self.order.clear();
         self.order.extend(0..n);
         Ok(steps_per_epoch)
@@ -306,13 +322,22 @@ impl<T: Real> Trainer<T> {
             let start = (step - 1) * cap;
             let m = cap.min(n - start);
             self.gather(train, start, m);
-            let batch_correct = self.batch_accuracy(m)?;
-            let loss = self.forward_backward(m, epoch, step)?;
             let lr = run.sched.lr_at(run.global_step);
-            self.update(lr, epoch, step)?;
+            let (loss, batch_correct, sampled) = if self.pfc.is_some() {
+                let (loss, s) = self.sampled_step(m, lr, epoch, step)?;
+                (loss, None, Some(s))
+            } else {
+                let batch_correct = self.batch_accuracy(m)?;
+                let loss = self.forward_backward(m, epoch, step)?;
+                self.update(lr, epoch, step)?;
+                (loss, batch_correct, None)
+            };
             run.global_step += 1;
             tally.lr = lr;
-            tally.loss_sum += loss_sum(&self.ws);
+            tally.loss_sum += match &self.pfc {
+                Some(p) => p.sample_losses().iter().map(|v| v.to_f64()).sum::<f64>(),
+                None => loss_sum(&self.ws),
+            };
             tally.correct += batch_correct.unwrap_or(0);
             tally.seen += m;
             let info = StepInfo {
@@ -325,6 +350,8 @@ impl<T: Real> Trainer<T> {
                 loss,
                 batch_len: m,
                 batch_correct,
+                kept_classes: sampled.map_or(self.head.config().num_classes, |s| s.kept),
+                positives_exceeded: sampled.is_some_and(|s| s.positives_exceeded),
                 elapsed: run.start.elapsed().as_secs_f64(),
             };
             if on_event(Event::Step(&info)).is_break() {

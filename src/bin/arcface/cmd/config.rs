@@ -183,6 +183,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig, CliError> {
         adaptive_margins: adaptive,
         eval_every: t.eval_every,
         train_accuracy: !t.no_train_accuracy,
+        sample_rate: t.sample_rate,
     };
     cfg.validate().map_err(|e| flag_error("train", e))?;
     Ok(cfg)
