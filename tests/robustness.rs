@@ -29,6 +29,7 @@ use common::corpus::replay;
 use common::invariants::adaptive::{check_adaptive, decode_adaptive};
 use common::invariants::margin::{check_margin, decode_margin};
 use common::invariants::margins_file::{check_file, decode_file};
+use common::invariants::sampled::check_sampled;
 use common::invariants::step::check_step;
 use common::invariants::step_case::decode_step;
 
@@ -36,7 +37,9 @@ fn run_margin(b: &[u8]) {
     check_margin(&decode_margin(b))
 }
 fn run_step(b: &[u8]) {
-    check_step(&decode_step(b))
+    let case = decode_step(b);
+    check_step(&case);
+    check_sampled(&case, b.last().copied().unwrap_or(0));
 }
 fn run_file(b: &[u8]) {
     check_file(&decode_file(b))

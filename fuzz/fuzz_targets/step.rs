@@ -9,7 +9,9 @@
 //! visible results unchanged bit for bit, or a finite loss and finite
 //! gradients of the right shapes; invalid batches are always errors;
 //! `loss` equals `forward_backward`; refused `sgd_step`/`set_margins` write
-//! nothing.
+//! nothing. Then PartialFC's sampled step on the same case (`sampled`):
+//! finite outputs, refused rates, rows never sampled equal to their
+//! closed-form SGD trajectory.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,5 +20,7 @@ use libfuzzer_sys::fuzz_target;
 mod invariants;
 
 fuzz_target!(|data: &[u8]| {
-    invariants::step::check_step(&invariants::step_case::decode_step(data));
+    let case = invariants::step_case::decode_step(data);
+    invariants::step::check_step(&case);
+    invariants::sampled::check_sampled(&case, data.last().copied().unwrap_or(0));
 });

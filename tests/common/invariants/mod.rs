@@ -20,6 +20,7 @@
 //! |---|---|---|
 //! | [`margin`] | `margin_target` | `margin` |
 //! | [`step_case`], [`step`] | a training step and the calls around it | `step` |
+//! | [`sampled`] | `PartialFc` steps on the same cases | `step` |
 //! | [`margins_file`] | `parse_margins_file`, `load_margins_file` | `margins_file` |
 //! | [`adaptive`] | `AdaptiveMargins::compute` | `adaptive_margins` |
 //! | [`checkpoint`] | `Checkpoint::from_bytes`, `to_bytes`, `to_head` | `checkpoint` |
@@ -30,5 +31,6 @@ pub mod bytes;
 pub mod checkpoint;
 pub mod margin;
 pub mod margins_file;
+pub mod sampled;
 pub mod step;
 pub mod step_case;
