@@ -43,21 +43,41 @@ impl<T: Real> ArcFaceHead<T> {
     /// [`Self::sub_head`] (so nothing is allocated) and `full`'s norms must
     /// be fresh.
     pub(crate) fn load_classes(&mut self, full: &Self, kept: &[u32]) {
-        let (_, k, _, d) = full.dims();
-        let (kd, m) = (k * d, kept.len());
-        self.cfg.num_classes = m;
-        self.weight.resize(m * kd, T::ZERO);
-        for (dst, &c) in self.weight.chunks_exact_mut(kd).zip(kept) {
-            dst.copy_from_slice(&full.weight[c as usize * kd..][..kd]);
+        self.resize_classes(full, kept);
+        for (j, &c) in kept.iter().enumerate() {
+            self.copy_class(j, full, c);
         }
-        let (src, dst) = (&full.norms, &mut self.norms);
-        for (to, from) in [
-            (&mut dst.norm, &src.norm),
-            (&mut dst.inv, &src.inv),
-            (&mut dst.proj, &src.proj),
-        ] {
-            to.clear();
-            to.extend(kept.iter().flat_map(|&c| &from[c as usize * k..][..k]));
+    }
+
+    /// [`Self::load_classes`] from a head whose kept rows are first brought
+    /// up to date, one class at a time while its rows are in cache:
+    /// `prepare` changes the rows of class `c` in `full`'s weights (or
+    /// fails, leaving them), then their norms are refreshed and they are
+    /// copied. On an error the classes before stay prepared.
+    pub(crate) fn load_prepared_classes(
+        &mut self,
+        full: &mut Self,
+        kept: &[u32],
+        mut prepare: impl FnMut(&mut [T], u32) -> Result<()>,
+    ) -> Result<()> {
+        self.resize_classes(full, kept);
+        for (j, &c) in kept.iter().enumerate() {
+            prepare(&mut full.weight, c)?;
+            full.refresh_classes(core::slice::from_ref(&c));
+            self.copy_class(j, full, c);
+        }
+        Ok(())
+    }
+
+    /// Sets the class count to `kept.len()` (within capacity) and copies the
+    /// per-class settings of `kept` from `full`.
+    fn resize_classes(&mut self, full: &Self, kept: &[u32]) {
+        let (_, k, _, d) = full.dims();
+        let m = kept.len();
+        self.cfg.num_classes = m;
+        self.weight.resize(m * k * d, T::ZERO);
+        for v in [&mut self.norms.norm, &mut self.norms.inv, &mut self.norms.proj] {
+            v.resize(m * k, T::ONE);
         }
         if let Margins::PerClass(list) = &mut self.cfg.margins {
             let all = full.margins();
@@ -71,13 +91,25 @@ impl<T: Real> ArcFaceHead<T> {
             to.clear();
             to.extend(kept.iter().map(|&c| from[c as usize]));
         }
-        if let (Some(to), Some(from)) =
-            (&mut self.cfg.loss.class_weight, &full.cfg.loss.class_weight)
-        {
+        if let (Some(to), Some(from)) = (
+            &mut self.cfg.loss.class_weight,
+            &full.cfg.loss.class_weight,
+        ) {
             to.clear();
             to.extend(kept.iter().map(|&c| from[c as usize]));
         }
         self.bad_row = None;
+    }
+
+    /// Copies class `c`'s rows and cached norms of `full` into class `j`.
+    fn copy_class(&mut self, j: usize, full: &Self, c: u32) {
+        let (_, k, _, d) = full.dims();
+        let (src, dst) = (c as usize * k, j * k);
+        self.weight[dst * d..(dst + k) * d].copy_from_slice(&full.weight[src * d..(src + k) * d]);
+        let (from, to) = (&full.norms, &mut self.norms);
+        to.norm[dst..dst + k].copy_from_slice(&from.norm[src..src + k]);
+        to.inv[dst..dst + k].copy_from_slice(&from.inv[src..src + k]);
+        to.proj[dst..dst + k].copy_from_slice(&from.proj[src..src + k]);
     }
 
     /// Fits a workspace made for this sub-head at its capacity to its

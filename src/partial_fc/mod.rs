@@ -297,15 +297,18 @@ impl<T: Real> PartialFc<T> {
 
     /// Loads the kept classes into the sub-head and runs the step there.
     fn sub_step(&mut self, head: &ArcFaceHead<T>, batch: &Batch<'_, T>) -> Result<SampledStep<T>> {
+        self.sub.load_classes(head, self.sampler.kept());
+        self.run_sub(batch)
+    }
+
+    /// The step over the loaded sub-head: labels remapped, soft targets
+    /// gathered.
+    fn run_sub(&mut self, batch: &Batch<'_, T>) -> Result<SampledStep<T>> {
         let kept = self.sampler.kept();
         let (n, m, c) = (batch.labels.len(), kept.len(), self.dims.0);
-        self.sub.load_classes(head, kept);
         self.sub.fit_workspace(&mut self.ws);
         self.sampler.remap(batch.labels, &mut self.labels[..n]);
-        let mut sub_batch = Batch {
-            labels: &self.labels[..n],
-            ..*batch
-        };
+        let mut sub_batch = Batch { labels: &self.labels[..n], ..*batch };
         if let Some(t) = batch.soft_targets {
             let soft = &mut self.soft[..n * m];
             for (dst, src) in soft.chunks_exact_mut(m).zip(t.chunks_exact(c)) {
@@ -345,8 +348,8 @@ impl<T: Real> PartialFc<T> {
         self.check_batch(batch)?;
         self.sampler
             .sample(batch.labels, self.target, opt.steps())?;
-        self.catch_up_kept(head, opt)?;
-        let report = self.sub_step(head, batch)?;
+        self.load_caught_up(head, opt)?;
+        let report = self.run_sub(batch)?;
         self.update_kept(head, opt, lr)?;
         if self.lazy.is_full() {
             self.flush(head, opt)?;
@@ -372,25 +375,24 @@ impl<T: Real> PartialFc<T> {
         Ok(())
     }
 
-    /// Brings the kept rows (and their momentum) up to date.
-    fn catch_up_kept(&mut self, head: &mut ArcFaceHead<T>, opt: &mut Optimizer<T>) -> Result<()> {
+    /// Brings the kept rows (and their momentum) up to date and loads them
+    /// into the sub-head, one class at a time while its rows are in cache:
+    /// each is checked, then written and marked current, so that an error
+    /// leaves every class either caught up or as it was (the dense state
+    /// they represent is the same either way).
+    fn load_caught_up(&mut self, head: &mut ArcFaceHead<T>, opt: &mut Optimizer<T>) -> Result<()> {
         let (_, k, d) = self.dims;
         let kd = k * d;
-        let kept = self.sampler.kept();
-        let w = head.weight_mut_for_rows();
-        for commit in [false, true] {
-            for &c in kept {
-                if let Some(m) = self.lazy.pending(c) {
-                    let r0 = c as usize * kd;
-                    opt.map_rows(w, r0..r0 + kd, m, d, commit)?;
-                }
+        let lazy = &mut self.lazy;
+        self.sub.load_prepared_classes(head, self.sampler.kept(), |w, c| {
+            if let Some(m) = lazy.pending(c).copied() {
+                let rows = c as usize * kd..(c as usize + 1) * kd;
+                opt.map_rows(w, rows.clone(), &m, d, false)?;
+                opt.map_rows(w, rows, &m, d, true)?;
+                lazy.mark_current(c);
             }
-        }
-        for &c in kept {
-            self.lazy.mark_current(c);
-        }
-        head.refresh_classes(kept);
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The optimiser's update of the kept rows with the sub-head's gradient.

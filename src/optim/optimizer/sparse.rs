@@ -44,7 +44,8 @@ impl<T: Real> Optimizer<T> {
 
     /// Applies `m` to the (weight, momentum) pairs of `w[range]` and the
     /// matching momentum elements; with `commit == false` only checks that
-    /// the results are finite. `d` names the error's row and column.
+    /// the results are finite (writing nothing), with `commit == true`
+    /// writes them without checking. `d` names the error's row and column.
     pub(crate) fn map_rows(
         &mut self,
         w: &mut [T],
@@ -54,41 +55,42 @@ impl<T: Real> Optimizer<T> {
         commit: bool,
     ) -> Result<()> {
         let [a, b, c, e] = m.map(T::from_f64);
-        let s1 = if self.state1.is_empty() {
-            None
-        } else {
-            Some(&mut self.state1[range.clone()])
-        };
         let start = range.start;
-        let w = &mut w[range];
-        match s1 {
-            None => {
-                for (i, wi) in w.iter_mut().enumerate() {
-                    let nw = a * *wi;
-                    check(nw, T::ZERO, start + i, d)?;
-                    if commit {
-                        *wi = nw;
-                    }
-                }
+        let w = &mut w[range.clone()];
+        if self.state1.is_empty() {
+            if commit {
+                w.iter_mut().for_each(|wi| *wi = a * *wi);
+                return Ok(());
             }
-            Some(s1) => {
-                for (i, (wi, bi)) in w.iter_mut().zip(s1.iter_mut()).enumerate() {
-                    let (nw, nb) = (a * *wi + b * *bi, c * *wi + e * *bi);
-                    check(nw, nb, start + i, d)?;
-                    if commit {
-                        *wi = nw;
-                        *bi = nb;
-                    }
-                }
-            }
+            return match w.iter().position(|&wi| !(a * wi).is_finite_()) {
+                Some(j) => non_finite(start + j, d),
+                None => Ok(()),
+            };
         }
-        Ok(())
+        let s1 = &mut self.state1[range];
+        if commit {
+            for (wi, bi) in w.iter_mut().zip(s1.iter_mut()) {
+                let (nw, nb) = (a * *wi + b * *bi, c * *wi + e * *bi);
+                *wi = nw;
+                *bi = nb;
+            }
+            return Ok(());
+        }
+        let bad = w.iter().zip(s1.iter()).position(|(&wi, &bi)| {
+            !((a * wi + b * bi).is_finite_() && (c * wi + e * bi).is_finite_())
+        });
+        match bad {
+            Some(j) => non_finite(start + j, d),
+            None => Ok(()),
+        }
     }
 
     /// One step of the dense rule at `lr` on the rows `range` of `w`, whose
-    /// gradient is `grad` (as long as the range); with `commit == false`
-    /// only checks that the results are finite. Does not count the step
-    /// ([`Self::count_sparse_step`] does, once all rows are done).
+    /// gradient is `grad` (as long as the range): with `commit == false`
+    /// only checks that the results are finite (writing nothing), with
+    /// `commit == true` writes them (the same arithmetic) without checking.
+    /// Does not count the step ([`Self::count_sparse_step`] does, once all
+    /// rows are done).
     pub(crate) fn update_rows(
         &mut self,
         w: &mut [T],
@@ -101,28 +103,53 @@ impl<T: Real> Optimizer<T> {
         let rule = self.rule(lr);
         let zero = T::ZERO;
         let start = range.start;
-        for (j, i) in range.enumerate() {
-            let s1 = self.state1.get(i).copied().unwrap_or(zero);
-            let s2 = self.state2.get(i).copied().unwrap_or(zero);
-            let (nw, n1, n2) = rule.apply(w[i], grad[j], s1, s2);
-            if !(nw.is_finite_() && n1.is_finite_() && n2.is_finite_()) {
-                return Err(Error::NonFinite {
-                    what: "updated weight",
-                    row: (start + j) / d.max(1),
-                    col: (start + j) % d.max(1),
-                });
-            }
-            if commit {
-                w[i] = nw;
-                if let Some(v) = self.state1.get_mut(i) {
-                    *v = n1;
+        let w = &mut w[range.clone()];
+        let grad = &grad[..w.len()];
+        let ok = |(nw, n1, n2): (T, T, T)| nw.is_finite_() && n1.is_finite_() && n2.is_finite_();
+        let bad = match (self.state1.is_empty(), self.state2.is_empty(), commit) {
+            (true, _, false) => w
+                .iter()
+                .zip(grad)
+                .position(|(&wi, &g)| !ok(rule.apply(wi, g, zero, zero))),
+            (true, _, true) => {
+                for (wi, &g) in w.iter_mut().zip(grad) {
+                    *wi = rule.apply(*wi, g, zero, zero).0;
                 }
-                if let Some(v) = self.state2.get_mut(i) {
-                    *v = n2;
-                }
+                None
             }
+            (false, true, false) => w
+                .iter()
+                .zip(grad)
+                .zip(&self.state1[range])
+                .position(|((&wi, &g), &a)| !ok(rule.apply(wi, g, a, zero))),
+            (false, true, true) => {
+                for ((wi, &g), a) in w.iter_mut().zip(grad).zip(&mut self.state1[range]) {
+                    let (nw, n1, _) = rule.apply(*wi, g, *a, zero);
+                    *wi = nw;
+                    *a = n1;
+                }
+                None
+            }
+            (false, false, false) => w
+                .iter()
+                .zip(grad)
+                .zip(self.state1[range.clone()].iter().zip(&self.state2[range]))
+                .position(|((&wi, &g), (&a, &b))| !ok(rule.apply(wi, g, a, b))),
+            (false, false, true) => {
+                let s2 = &mut self.state2[range.clone()];
+                for (((wi, &g), a), b) in w.iter_mut().zip(grad).zip(&mut self.state1[range]).zip(s2) {
+                    let (nw, n1, n2) = rule.apply(*wi, g, *a, *b);
+                    *wi = nw;
+                    *a = n1;
+                    *b = n2;
+                }
+                None
+            }
+        };
+        match bad {
+            Some(j) => non_finite(start + j, d),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Counts one sampled step (PyTorch's `state['step']`).
@@ -131,16 +158,12 @@ impl<T: Real> Optimizer<T> {
     }
 }
 
-/// A finite (weight, momentum) pair, or the error naming element `i`.
-fn check<T: Real>(w: T, b: T, i: usize, d: usize) -> Result<()> {
-    if w.is_finite_() && b.is_finite_() {
-        Ok(())
-    } else {
-        let d = d.max(1);
-        Err(Error::NonFinite {
-            what: "updated weight",
-            row: i / d,
-            col: i % d,
-        })
-    }
+/// The error naming element `i` of the weights (rows of `d`).
+fn non_finite(i: usize, d: usize) -> Result<()> {
+    let d = d.max(1);
+    Err(Error::NonFinite {
+        what: "updated weight",
+        row: i / d,
+        col: i % d,
+    })
 }
