@@ -53,7 +53,9 @@ pub fn run(a: &SampledArgs, peak_rss_mb: fn() -> f64) {
     let mut pfc = PartialFc::new(&head, a.rate, n, 3).unwrap();
     let mut s = 7u64;
     let mut r = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     };
     let x: Vec<f32> = (0..n * d).map(|_| r()).collect();
@@ -68,7 +70,8 @@ pub fn run(a: &SampledArgs, peak_rss_mb: fn() -> f64) {
     let state_mb = ((head.weight().len() + opt.len()) * 4) as f64 / 1048576.0;
 
     let dense_c = a.dense_c.unwrap_or(kept);
-    let mut dense = ArcFaceHead::<f32>::new(HeadConfig::new(dense_c, d).with_subcenters(k), 2).unwrap();
+    let mut dense =
+        ArcFaceHead::<f32>::new(HeadConfig::new(dense_c, d).with_subcenters(k), 2).unwrap();
     let mut dense_opt = Optimizer::new(sgd(), &dense).unwrap();
     let mut ws = Workspace::new(&dense, n);
     let dense_labels: Vec<i64> = labels.iter().map(|&l| l % dense_c as i64).collect();

@@ -76,7 +76,11 @@ impl<T: Real> ArcFaceHead<T> {
         let m = kept.len();
         self.cfg.num_classes = m;
         self.weight.resize(m * k * d, T::ZERO);
-        for v in [&mut self.norms.norm, &mut self.norms.inv, &mut self.norms.proj] {
+        for v in [
+            &mut self.norms.norm,
+            &mut self.norms.inv,
+            &mut self.norms.proj,
+        ] {
             v.resize(m * k, T::ONE);
         }
         if let Margins::PerClass(list) = &mut self.cfg.margins {
@@ -91,10 +95,9 @@ impl<T: Real> ArcFaceHead<T> {
             to.clear();
             to.extend(kept.iter().map(|&c| from[c as usize]));
         }
-        if let (Some(to), Some(from)) = (
-            &mut self.cfg.loss.class_weight,
-            &full.cfg.loss.class_weight,
-        ) {
+        if let (Some(to), Some(from)) =
+            (&mut self.cfg.loss.class_weight, &full.cfg.loss.class_weight)
+        {
             to.clear();
             to.extend(kept.iter().map(|&c| from[c as usize]));
         }

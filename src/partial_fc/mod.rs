@@ -308,7 +308,10 @@ impl<T: Real> PartialFc<T> {
         let (n, m, c) = (batch.labels.len(), kept.len(), self.dims.0);
         self.sub.fit_workspace(&mut self.ws);
         self.sampler.remap(batch.labels, &mut self.labels[..n]);
-        let mut sub_batch = Batch { labels: &self.labels[..n], ..*batch };
+        let mut sub_batch = Batch {
+            labels: &self.labels[..n],
+            ..*batch
+        };
         if let Some(t) = batch.soft_targets {
             let soft = &mut self.soft[..n * m];
             for (dst, src) in soft.chunks_exact_mut(m).zip(t.chunks_exact(c)) {
@@ -384,15 +387,16 @@ impl<T: Real> PartialFc<T> {
         let (_, k, d) = self.dims;
         let kd = k * d;
         let lazy = &mut self.lazy;
-        self.sub.load_prepared_classes(head, self.sampler.kept(), |w, c| {
-            if let Some(m) = lazy.pending(c).copied() {
-                let rows = c as usize * kd..(c as usize + 1) * kd;
-                opt.map_rows(w, rows.clone(), &m, d, false)?;
-                opt.map_rows(w, rows, &m, d, true)?;
-                lazy.mark_current(c);
-            }
-            Ok(())
-        })
+        self.sub
+            .load_prepared_classes(head, self.sampler.kept(), |w, c| {
+                if let Some(m) = lazy.pending(c).copied() {
+                    let rows = c as usize * kd..(c as usize + 1) * kd;
+                    opt.map_rows(w, rows.clone(), &m, d, false)?;
+                    opt.map_rows(w, rows, &m, d, true)?;
+                    lazy.mark_current(c);
+                }
+                Ok(())
+            })
     }
 
     /// The optimiser's update of the kept rows with the sub-head's gradient.
@@ -407,12 +411,16 @@ impl<T: Real> PartialFc<T> {
         let kept = self.sampler.kept();
         let grad = self.ws.grad_weight();
         let map = opt.zero_grad_map(lr);
-        let w = head.weight_mut_for_rows();
-        for commit in [false, true] {
-            for (&c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
-                let r0 = c as usize * kd;
-                opt.update_rows(w, r0..r0 + kd, g, lr, d, commit)?;
-            }
+        // every row checked before any is written: all or nothing
+        for (&c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
+            let r0 = c as usize * kd;
+            opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, false)?;
+        }
+        // then written, each class's norms refreshed while it is in cache
+        for (c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
+            let r0 = *c as usize * kd;
+            opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, true)?;
+            head.refresh_classes(core::slice::from_ref(c));
         }
         opt.count_sparse_step();
         if let Some(m) = map {
@@ -421,7 +429,6 @@ impl<T: Real> PartialFc<T> {
                 self.lazy.mark_current(c);
             }
         }
-        head.refresh_classes(kept);
         Ok(())
     }
 

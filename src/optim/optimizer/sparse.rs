@@ -76,13 +76,19 @@ impl<T: Real> Optimizer<T> {
             }
             return Ok(());
         }
+        // x − x is 0 for a finite x and NaN otherwise: one branch-free sum
+        // says whether all are finite; only then is the first bad one sought
+        let probe = w.iter().zip(s1.iter()).fold(T::ZERO, |acc, (&wi, &bi)| {
+            let (nw, nb) = (a * wi + b * bi, c * wi + e * bi);
+            acc + (nw - nw) + (nb - nb)
+        });
+        if probe.is_finite_() {
+            return Ok(());
+        }
         let bad = w.iter().zip(s1.iter()).position(|(&wi, &bi)| {
             !((a * wi + b * bi).is_finite_() && (c * wi + e * bi).is_finite_())
         });
-        match bad {
-            Some(j) => non_finite(start + j, d),
-            None => Ok(()),
-        }
+        non_finite(start + bad.unwrap_or(0), d)
     }
 
     /// One step of the dense rule at `lr` on the rows `range` of `w`, whose
@@ -105,7 +111,8 @@ impl<T: Real> Optimizer<T> {
         let start = range.start;
         let w = &mut w[range.clone()];
         let grad = &grad[..w.len()];
-        let ok = |(nw, n1, n2): (T, T, T)| nw.is_finite_() && n1.is_finite_() && n2.is_finite_();
+        // x − x is 0 for a finite x and NaN otherwise (a branch-free check)
+        let ok = |(nw, n1, n2): (T, T, T)| ((nw - nw) + (n1 - n1) + (n2 - n2)).is_finite_();
         let bad = match (self.state1.is_empty(), self.state2.is_empty(), commit) {
             (true, _, false) => w
                 .iter()
@@ -137,7 +144,9 @@ impl<T: Real> Optimizer<T> {
                 .position(|((&wi, &g), (&a, &b))| !ok(rule.apply(wi, g, a, b))),
             (false, false, true) => {
                 let s2 = &mut self.state2[range.clone()];
-                for (((wi, &g), a), b) in w.iter_mut().zip(grad).zip(&mut self.state1[range]).zip(s2) {
+                for (((wi, &g), a), b) in
+                    w.iter_mut().zip(grad).zip(&mut self.state1[range]).zip(s2)
+                {
                     let (nw, n1, n2) = rule.apply(*wi, g, *a, *b);
                     *wi = nw;
                     *a = n1;
