@@ -112,13 +112,8 @@ impl<T: Real> PartialFc<T> {
     /// ```
     pub fn kept_target(sample_rate: f64, num_classes: usize) -> Result<usize> {
         crate::config::check_sample_rate(sample_rate)?;
+        // r ≤ 1, so r·C ≤ C: the count cannot overflow; at least one class
         let t = (sample_rate * num_classes as f64).ceil();
-        if !(t <= num_classes as f64) {
-            return Err(invalid(
-                "sample_rate",
-                format!("{sample_rate} × {num_classes} classes overflows the kept count"),
-            ));
-        }
         Ok((t as usize).clamp(1, num_classes.max(1)))
     }
 
@@ -204,6 +199,12 @@ impl<T: Real> PartialFc<T> {
     }
 
     /// The sample rate r.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, HeadConfig, PartialFc};
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(10, 2), 0).unwrap();
+    /// assert_eq!(PartialFc::new(&head, 0.3, 1, 0).unwrap().sample_rate(), 0.3);
+    /// ```
     pub fn sample_rate(&self) -> f64 {
         self.rate
     }
@@ -224,16 +225,41 @@ impl<T: Real> PartialFc<T> {
 
     /// ∂L/∂W of the last step over the kept rows, (kept·K)×D: row j·K + k
     /// belongs to class `kept()[j]`, sub-centre k.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, Batch, HeadConfig, PartialFc};
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(10, 2).with_subcenters(2), 0).unwrap();
+    /// let mut pfc = PartialFc::new(&head, 0.5, 1, 0).unwrap();
+    /// pfc.forward_backward(&head, &Batch::new(&[1.0, 0.0], &[3]), 0).unwrap();
+    /// assert_eq!(pfc.grad_weight().len(), 5 * 2 * 2);
+    /// ```
     pub fn grad_weight(&self) -> &[T] {
         self.ws.grad_weight()
     }
 
     /// ∂L/∂x of the last step, N×D.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, Batch, HeadConfig, PartialFc};
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(10, 2), 0).unwrap();
+    /// let mut pfc = PartialFc::new(&head, 0.5, 2, 0).unwrap();
+    /// pfc.forward_backward(&head, &Batch::new(&[1.0, 0.0, 0.0, 1.0], &[3, 4]), 0).unwrap();
+    /// assert_eq!(pfc.grad_features().len(), 2 * 2);
+    /// ```
     pub fn grad_features(&self) -> &[T] {
         self.ws.grad_features()
     }
 
     /// Per-sample losses of the last step.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, Batch, HeadConfig, PartialFc};
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(10, 2), 0).unwrap();
+    /// let mut pfc = PartialFc::new(&head, 0.5, 2, 0).unwrap();
+    /// let s = pfc.forward_backward(&head, &Batch::new(&[1.0, 0.0, 0.0, 1.0], &[3, 4]), 0).unwrap();
+    /// let l = pfc.sample_losses();
+    /// assert!((s.loss - (l[0] + l[1]) / 2.0).abs() < 1e-12);
+    /// ```
     pub fn sample_losses(&self) -> &[T] {
         self.ws.sample_losses()
     }
@@ -259,6 +285,19 @@ impl<T: Real> PartialFc<T> {
     /// [`Self::flush`]); the gradients are in [`Self::grad_weight`] and
     /// [`Self::grad_features`]. Soft targets, if any, are N×C and need
     /// `loss.use_soft`.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, Batch, HeadConfig, PartialFc};
+    /// let head = ArcFaceHead::<f64>::new(HeadConfig::new(100, 4), 0).unwrap();
+    /// let mut pfc = PartialFc::new(&head, 0.05, 1, 9).unwrap();
+    /// let x = [0.1, 0.2, 0.3, 0.4];
+    /// let a = pfc.forward_backward(&head, &Batch::new(&x, &[42]), 7).unwrap();
+    /// let kept = pfc.kept().to_vec();
+    /// // the same seed and step draw the same classes
+    /// let b = pfc.forward_backward(&head, &Batch::new(&x, &[42]), 7).unwrap();
+    /// assert_eq!((a.loss, &kept[..]), (b.loss, pfc.kept()));
+    /// assert_eq!((a.kept, kept[0]), (5, 42));
+    /// ```
     pub fn forward_backward(
         &mut self,
         head: &ArcFaceHead<T>,
@@ -337,6 +376,20 @@ impl<T: Real> PartialFc<T> {
     /// nothing as [`Optimizer::step`]: on an error the head and optimiser
     /// hold the same dense state as before (the catch-up alone does not
     /// change it). Allocates nothing.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, Batch, HeadConfig, Optimizer, OptimizerConfig, PartialFc};
+    /// let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(40, 4), 0).unwrap();
+    /// let mut opt = Optimizer::new(OptimizerConfig::default(), &head).unwrap();
+    /// let mut pfc = PartialFc::new(&head, 0.25, 2, 0).unwrap();
+    /// let batch = Batch::new(&[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0], &[5, 6]);
+    /// let first = pfc.step(&mut head, &mut opt, &batch, 0.1).unwrap().loss;
+    /// for _ in 0..20 {
+    ///     pfc.step(&mut head, &mut opt, &batch, 0.1).unwrap();
+    /// }
+    /// assert!(pfc.step(&mut head, &mut opt, &batch, 0.1).unwrap().loss < first);
+    /// assert!(pfc.step(&mut head, &mut opt, &batch, f64::NAN).is_err());
+    /// ```
     pub fn step(
         &mut self,
         head: &mut ArcFaceHead<T>,

@@ -76,11 +76,12 @@ impl<T: Real> Optimizer<T> {
             }
             return Ok(());
         }
-        // x − x is 0 for a finite x and NaN otherwise: one branch-free sum
+        // x·0 is 0 for a finite x and NaN otherwise: one branch-free sum
         // says whether all are finite; only then is the first bad one sought
-        let probe = w.iter().zip(s1.iter()).fold(T::ZERO, |acc, (&wi, &bi)| {
+        let zero = T::ZERO;
+        let probe = w.iter().zip(s1.iter()).fold(zero, |acc, (&wi, &bi)| {
             let (nw, nb) = (a * wi + b * bi, c * wi + e * bi);
-            acc + (nw - nw) + (nb - nb)
+            acc + nw * zero + nb * zero
         });
         if probe.is_finite_() {
             return Ok(());
@@ -111,8 +112,8 @@ impl<T: Real> Optimizer<T> {
         let start = range.start;
         let w = &mut w[range.clone()];
         let grad = &grad[..w.len()];
-        // x − x is 0 for a finite x and NaN otherwise (a branch-free check)
-        let ok = |(nw, n1, n2): (T, T, T)| ((nw - nw) + (n1 - n1) + (n2 - n2)).is_finite_();
+        // x·0 is 0 for a finite x and NaN otherwise (a branch-free check)
+        let ok = |(nw, n1, n2): (T, T, T)| (nw * zero + n1 * zero + n2 * zero).is_finite_();
         let bad = match (self.state1.is_empty(), self.state2.is_empty(), commit) {
             (true, _, false) => w
                 .iter()

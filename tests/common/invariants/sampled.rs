@@ -124,8 +124,9 @@ fn check_sampled_t<T: Real>(case: &StepCase, byte: u8) {
     };
     let kd = k * d;
     for cl in (0..c).filter(|&cl| !ever_kept[cl]) {
-        for e in cl * kd..(cl + 1) * kd {
-            let (mut w, mut b) = (w0[e], 0.0);
+        let rows = cl * kd..(cl + 1) * kd;
+        for (e, &start) in rows.clone().zip(&w0[rows]) {
+            let (mut w, mut b) = (start, 0.0);
             for (j, &lr) in LRS[..taken].iter().enumerate() {
                 let g = WD * w;
                 b = if j == 0 { g } else { MU * b + g };
