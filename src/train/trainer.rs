@@ -91,8 +91,15 @@ impl<T: Real> Trainer<T> {
         opt.check_fits(&head)?;
         let mut cfg = cfg;
         cfg.optimizer = *opt.config();
+        // sampled steps run in the sampler's own workspace: the head's needs
+        // no C×D gradient
+        let ws = if cfg.sample_rate < 1.0 {
+            Workspace::try_inference(&head, 1)?
+        } else {
+            Workspace::try_new(&head, 1)?
+        };
         Ok(Self {
-            ws: Workspace::try_new(&head, 1)?,
+            ws,
             batch_x: Vec::new(),
             batch_y: Vec::new(),
             logits: Vec::new(),
@@ -271,13 +278,14 @@ impl<T: Real> Trainer<T> {
             self.head.config().num_classes,
         );
         let cap = self.cfg.batch_size.min(n);
-        if self.ws.capacity() < cap {
+        if self.ws.capacity() < cap && self.cfg.sample_rate >= 1.0 {
             self.ws = Workspace::try_new(&self.head, cap)?;
         }
         let wide = |a: usize, b: usize| a as u128 * b as u128;
         Allocate.grow(&mut self.batch_x, wide(cap, d), "batch features")?;
         Allocate.grow(&mut self.batch_y, cap as u128, "batch labels")?;
-        if self.cfg.train_accuracy {
+        // sampled steps do not measure the training accuracy (no N×C logits)
+        if self.cfg.train_accuracy && self.cfg.sample_rate >= 1.0 {
             Allocate.grow(&mut self.logits, wide(cap, c), "batch logits")?;
         }
         self.prepare_sampling(cap)?;
