@@ -402,3 +402,50 @@ fn synthetic_data_set_runs() {
     let e: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(e["top1"], s["test_top1"]);
 }
+
+#[test]
+fn sample_rate_trains_on_a_sample_of_the_classes_and_refuses_bad_rates() {
+    let dir = Dir::new("sample_rate");
+    let (so, _) = ok(
+        &dir,
+        &[
+            "train",
+            "--quiet",
+            "--data",
+            "synthetic",
+            "--classes",
+            "60",
+            "--synthetic-dim",
+            "16",
+            "--epochs",
+            "2",
+            "--sample-rate",
+            "0.25",
+            "--metrics",
+            "m.jsonl",
+            "--out",
+            "s.safetensors",
+        ],
+    );
+    assert!(so.contains("synthetic"), "{so}");
+    assert_eq!(summary(&dir.path("m.jsonl"))["test_samples"], 600);
+    for bad in ["0", "1.5", "NaN", "-0.1"] {
+        let err = fails(
+            &dir,
+            &[
+                "train",
+                "--data",
+                "synthetic",
+                "--sample-rate",
+                bad,
+                "--out",
+                "t.safetensors",
+            ],
+            2,
+        );
+        assert!(
+            err.contains("sample_rate") || err.contains("sample-rate"),
+            "{bad}: {err}"
+        );
+    }
+}
