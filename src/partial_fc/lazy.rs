@@ -92,6 +92,14 @@ impl LazyRows {
         self.base
     }
 
+    /// Moves an empty window (every row current: every `last` is 0) to
+    /// start at optimiser step `base`, in O(1).
+    pub(crate) fn rebase(&mut self, base: u64) {
+        if self.len == 0 {
+            self.base = base;
+        }
+    }
+
     /// Starts a new window with every row current, at optimiser step `base`.
     pub(crate) fn restart(&mut self, base: u64) {
         self.last.fill(0);

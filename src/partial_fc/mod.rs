@@ -417,7 +417,7 @@ impl<T: Real> PartialFc<T> {
     /// The optimiser must be the one this sampler's lazy state follows.
     fn check_window(&mut self, opt: &Optimizer<T>) -> Result<()> {
         if self.lazy.len() == 0 {
-            self.lazy.restart(opt.steps());
+            self.lazy.rebase(opt.steps());
         } else if opt.steps() != self.lazy.base() + self.lazy.len() as u64 {
             return Err(invalid(
                 "optimizer",
