@@ -115,21 +115,40 @@ impl<T: Real> Optimizer<T> {
         // x·0 is 0 for a finite x and NaN otherwise (a branch-free check)
         let ok = |(nw, n1, n2): (T, T, T)| (nw * zero + n1 * zero + n2 * zero).is_finite_();
         let bad = match (self.state1.is_empty(), self.state2.is_empty(), commit) {
-            (true, _, false) => w
-                .iter()
-                .zip(grad)
-                .position(|(&wi, &g)| !ok(rule.apply(wi, g, zero, zero))),
+            (true, _, false) => {
+                let probe = w.iter().zip(grad).fold(zero, |acc, (&wi, &g)| {
+                    acc + nan_if_bad(rule.apply(wi, g, zero, zero))
+                });
+                (!probe.is_finite_()).then(|| {
+                    w.iter()
+                        .zip(grad)
+                        .position(|(&wi, &g)| !ok(rule.apply(wi, g, zero, zero)))
+                        .unwrap_or(0)
+                })
+            }
             (true, _, true) => {
                 for (wi, &g) in w.iter_mut().zip(grad) {
                     *wi = rule.apply(*wi, g, zero, zero).0;
                 }
                 None
             }
-            (false, true, false) => w
-                .iter()
-                .zip(grad)
-                .zip(&self.state1[range])
-                .position(|((&wi, &g), &a)| !ok(rule.apply(wi, g, a, zero))),
+            (false, true, false) => {
+                let s1 = &self.state1[range];
+                let probe = w
+                    .iter()
+                    .zip(grad)
+                    .zip(s1)
+                    .fold(zero, |acc, ((&wi, &g), &a)| {
+                        acc + nan_if_bad(rule.apply(wi, g, a, zero))
+                    });
+                (!probe.is_finite_()).then(|| {
+                    w.iter()
+                        .zip(grad)
+                        .zip(s1)
+                        .position(|((&wi, &g), &a)| !ok(rule.apply(wi, g, a, zero)))
+                        .unwrap_or(0)
+                })
+            }
             (false, true, true) => {
                 for ((wi, &g), a) in w.iter_mut().zip(grad).zip(&mut self.state1[range]) {
                     let (nw, n1, _) = rule.apply(*wi, g, *a, zero);
@@ -138,11 +157,23 @@ impl<T: Real> Optimizer<T> {
                 }
                 None
             }
-            (false, false, false) => w
-                .iter()
-                .zip(grad)
-                .zip(self.state1[range.clone()].iter().zip(&self.state2[range]))
-                .position(|((&wi, &g), (&a, &b))| !ok(rule.apply(wi, g, a, b))),
+            (false, false, false) => {
+                let states = self.state1[range.clone()].iter().zip(&self.state2[range]);
+                let probe = w
+                    .iter()
+                    .zip(grad)
+                    .zip(states.clone())
+                    .fold(zero, |acc, ((&wi, &g), (&a, &b))| {
+                        acc + nan_if_bad(rule.apply(wi, g, a, b))
+                    });
+                (!probe.is_finite_()).then(|| {
+                    w.iter()
+                        .zip(grad)
+                        .zip(states)
+                        .position(|((&wi, &g), (&a, &b))| !ok(rule.apply(wi, g, a, b)))
+                        .unwrap_or(0)
+                })
+            }
             (false, false, true) => {
                 let s2 = &mut self.state2[range.clone()];
                 for (((wi, &g), a), b) in
@@ -166,6 +197,13 @@ impl<T: Real> Optimizer<T> {
     pub(crate) fn count_sparse_step(&mut self) {
         self.steps += 1;
     }
+}
+
+/// 0 when all three are finite, NaN otherwise (x·0 is NaN exactly for a
+/// non-finite x): summed over a row, a branch-free finiteness check.
+#[inline(always)]
+fn nan_if_bad<T: Real>((w, a, b): (T, T, T)) -> T {
+    w * T::ZERO + a * T::ZERO + b * T::ZERO
 }
 
 /// The error naming element `i` of the weights (rows of `d`).
