@@ -57,14 +57,14 @@ impl<T: Clone> AVec<T> {
         }
     }
 
-    /// The first element of `buf` on a 64-byte boundary (0 if none within
-    /// the padding).
-    fn offset(buf: &[T]) -> usize {
+    /// The first element of an allocation starting at `start` on a 64-byte
+    /// boundary (0 if none within the padding).
+    fn offset(start: *const T) -> usize {
         let size = core::mem::size_of::<T>();
         if size == 0 || pad::<T>() == 0 {
             return 0;
         }
-        let mis = buf.as_ptr() as usize % 64;
+        let mis = start as usize % 64;
         let bytes = (64 - mis) % 64;
         if bytes.is_multiple_of(size) && bytes / size <= pad::<T>() {
             bytes / size
@@ -75,11 +75,21 @@ impl<T: Clone> AVec<T> {
 
     /// `len` copies of `v`, or the allocator's refusal.
     pub(crate) fn try_filled(len: usize, v: T) -> Result<Self, TryReserveError> {
-        let total = len.saturating_add(pad::<T>());
+        Self::try_with_room(len, len, v)
+    }
+
+    /// `len` copies of `v` in an allocation with room for `room ≥ len`
+    /// elements; only the padding and the `len` elements are written, so
+    /// the pages of the rest are not touched until the buffer grows into
+    /// them.
+    fn try_with_room(len: usize, room: usize, v: T) -> Result<Self, TryReserveError> {
+        let total = room.max(len).saturating_add(pad::<T>());
         let mut buf = Vec::new();
         buf.try_reserve_exact(total)?;
-        buf.resize(total, v);
-        let off = Self::offset(&buf);
+        // the allocation's address decides the offset; `buf` holds the
+        // padding before it and the elements, never more
+        let off = Self::offset(buf.as_ptr());
+        buf.resize(off + len, v);
         Ok(Self { buf, off, len })
     }
 
@@ -94,15 +104,48 @@ impl<T: Clone> AVec<T> {
     /// [`Self::resize`], returning the allocator's refusal (and changing
     /// nothing) instead of aborting.
     pub(crate) fn try_resize(&mut self, len: usize, v: T) -> Result<(), TryReserveError> {
-        if len <= self.buf.len().saturating_sub(self.off) {
-            if len > self.len {
-                self.buf[self.off + self.len..self.off + len].fill(v);
-            }
+        if len <= self.capacity() {
+            // within the allocation: never reallocates (`buf` holds the
+            // padding and the elements, so this writes only new elements)
+            self.buf.resize(self.off + len, v);
             self.len = len;
             return Ok(());
         }
         let mut grown = Self::try_filled(len, v)?;
         grown[..self.len].clone_from_slice(self);
+        *self = grown;
+        Ok(())
+    }
+
+    /// The elements it holds without reallocating.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity().saturating_sub(self.off)
+    }
+
+    /// [`Self::try_resize`] with geometric growth, as `Vec::reserve` does:
+    /// past the capacity the new allocation holds `max(len, 2·capacity)`
+    /// elements, so that growing one row at a time copies each element
+    /// O(1) times on average. Shrinking keeps the capacity.
+    pub(crate) fn try_grow_amortised(&mut self, len: usize, v: T) -> Result<(), TryReserveError> {
+        let cap = self.capacity();
+        if len <= cap {
+            return self.try_resize(len, v);
+        }
+        let mut grown = Self::try_with_room(self.len, len.max(cap.saturating_mul(2)), v.clone())?;
+        grown.clone_from_slice(self);
+        grown.try_resize(len, v)?;
+        *self = grown;
+        Ok(())
+    }
+
+    /// Room for `total` elements (exactly, up to the alignment padding),
+    /// the length and contents unchanged; nothing to do when it fits.
+    pub(crate) fn try_reserve_total(&mut self, total: usize, v: T) -> Result<(), TryReserveError> {
+        if total <= self.capacity() {
+            return Ok(());
+        }
+        let mut grown = Self::try_with_room(self.len, total, v)?;
+        grown.clone_from_slice(self);
         *self = grown;
         Ok(())
     }
@@ -178,6 +221,12 @@ mod tests {
             b.resize(len, 7.0);
             assert_eq!(b[0], 0.0);
             assert!(b[1..].iter().all(|&v| v == 7.0));
+            // geometric growth: capacity at least doubles, contents kept
+            let cap = b.capacity();
+            b.try_grow_amortised(cap + 1, 2.0).unwrap();
+            assert!(aligned(&b) && b.capacity() >= 2 * cap && b[cap] == 2.0);
+            assert_eq!(b[0], 0.0);
+            b.resize(len, 7.0);
             let c = b.clone();
             assert!(aligned(&c) && *c == *b);
             let mut e = AVec::<f32>::new();

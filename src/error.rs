@@ -113,6 +113,51 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A class index outside `0..num_classes` given to a class-lifecycle
+    /// call (`retire`, `remove_classes`, `train_classes`).
+    UnknownClass {
+        /// The argument (`retire`, `remove_classes`, `train_classes`).
+        what: &'static str,
+        /// The class given.
+        class: usize,
+        /// The number of classes.
+        num_classes: usize,
+    },
+    /// A class listed twice where each may appear once.
+    DuplicateClass {
+        /// The argument (`retire`, `remove_classes`, `train_classes`).
+        what: &'static str,
+        /// The repeated class.
+        class: usize,
+    },
+    /// Retiring (or training) a class that is already retired.
+    AlreadyRetired {
+        /// The class.
+        class: usize,
+    },
+    /// A training label, or a non-zero soft target, naming a retired class.
+    RetiredLabel {
+        /// Index of the sample in the batch.
+        sample: usize,
+        /// The retired class.
+        class: usize,
+    },
+    /// An embedding given to enrolment has zero norm: it has no direction.
+    ZeroEmbedding {
+        /// The row of the embedding.
+        row: usize,
+    },
+    /// A new class was given no embedding.
+    NoEmbeddings {
+        /// The index of the new class among those enrolled (0 for `enrol`).
+        class: usize,
+    },
+    /// The normalised embeddings of a new class sum to zero, so their mean
+    /// has no direction to imprint.
+    CancellingEmbeddings {
+        /// The index of the new class among those enrolled (0 for `enrol`).
+        class: usize,
+    },
     /// A buffer sized by the configuration or the data could not be
     /// allocated (or its size does not fit in the address space). Nothing
     /// was changed.
@@ -186,6 +231,34 @@ impl fmt::Display for Error {
                  the weights are left as they were before this step (try a lower learning rate)"
             ),
             Error::Checkpoint { path, reason } => write!(f, "checkpoint {path}: {reason}"),
+            Error::UnknownClass {
+                what,
+                class,
+                num_classes,
+            } => write!(
+                f,
+                "`{what}`: class {class} is outside 0..{num_classes}"
+            ),
+            Error::DuplicateClass { what, class } => {
+                write!(f, "`{what}`: class {class} is listed twice")
+            }
+            Error::AlreadyRetired { class } => write!(f, "class {class} is retired"),
+            Error::RetiredLabel { sample, class } => write!(
+                f,
+                "sample {sample} is labelled with retired class {class}"
+            ),
+            Error::ZeroEmbedding { row } => write!(
+                f,
+                "embedding {row} has zero norm: enrolment needs a direction"
+            ),
+            Error::NoEmbeddings { class } => {
+                write!(f, "new class {class} was given no embedding")
+            }
+            Error::CancellingEmbeddings { class } => write!(
+                f,
+                "the normalised embeddings of new class {class} sum to zero: their mean has no \
+                 direction to imprint"
+            ),
             Error::OutOfMemory { what, bytes } => write!(
                 f,
                 "cannot allocate the {what}: {} ({bytes} bytes) is more memory than can be had",

@@ -56,6 +56,7 @@
 
 mod aligned;
 mod checkpoint;
+mod clean;
 mod config;
 mod error;
 mod gemm;
@@ -63,6 +64,7 @@ mod half_precision;
 mod head;
 mod io;
 pub(crate) mod kernels;
+mod lifecycle;
 mod margin;
 mod memory;
 pub mod ops;
@@ -74,12 +76,14 @@ mod rng;
 mod simd;
 mod train;
 
+pub use clean::{AngleStats, ClassCleaning, CleanConfig, CleanRule, Cleaning};
 pub use config::{HeadConfig, LabelSmooth, LossConfig, MarginGrad, Margins, Reduction, SmoothMode};
 pub use error::{Error, Result};
 /// The `half` crate, for its `f16` and `bf16` types.
 pub use half;
 pub use half_precision::{narrow_bf16, narrow_f16, widen_bf16, widen_f16};
 pub use head::{ArcFaceHead, Batch, Prediction, Workspace, NORM_EPS, SMALL_BATCH};
+pub use lifecycle::{spherical_kmeans, Enrolment, SphericalKMeans};
 pub use margin::{
     load_margins_file, margin_target, parse_margins_file, AdaptiveMargins, Branch, MarginConstants,
     SIN_THETA_FLOOR,

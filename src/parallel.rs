@@ -92,6 +92,11 @@ const OVERLAP_MIN_FLOPS: f64 = 10e6;
 /// one thread below this many elements.
 const ROW_PASS_PAR_MIN_ELEMS: usize = 1 << 17;
 
+/// A pass over samples that gathers rows of W per sample (sub-centre
+/// cleaning: N·K·D elements read) runs on one thread below this many
+/// elements, like a pass over weight rows: the same memory-bound work.
+const SAMPLE_PASS_PAR_MIN_ELEMS: usize = ROW_PASS_PAR_MIN_ELEMS;
+
 /// The class pass splits its class blocks over threads from this many
 /// products N·C·K: each of its phases is one parallel region, and below it
 /// the regions cost more than they saved.
@@ -140,6 +145,15 @@ pub(crate) fn overlap_backward(flops: f64, product_blocks: usize, threads: usize
 /// Blocks wanted by a pass over `elems` elements of weight rows.
 pub(crate) fn row_pass_blocks(elems: usize, threads: usize) -> usize {
     if threads > 1 && elems >= ROW_PASS_PAR_MIN_ELEMS {
+        threads
+    } else {
+        1
+    }
+}
+
+/// Blocks wanted by a pass over samples that reads `elems` elements.
+pub(crate) fn sample_pass_blocks(elems: usize, threads: usize) -> usize {
+    if threads > 1 && elems >= SAMPLE_PASS_PAR_MIN_ELEMS {
         threads
     } else {
         1

@@ -1,16 +1,21 @@
 //! The `arcface` program end to end, one module per concern (in `tests/cli/`):
-//! training, PyTorch interoperation, errors, the outputs a run writes, the
+//! training, PyTorch interoperation, the class lifecycle, cleaning, errors, the outputs a run
+//! writes, the
 //! limits on memory and size, and how inputs are read. This file holds the
 //! helpers they share.
 
 mod common;
 
+#[path = "cli/clean.rs"]
+mod clean;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/inputs.rs"]
 mod inputs;
 #[path = "cli/interop.rs"]
 mod interop;
+#[path = "cli/lifecycle.rs"]
+mod lifecycle;
 #[path = "cli/limits.rs"]
 mod limits;
 #[path = "cli/outputs.rs"]

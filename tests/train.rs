@@ -178,6 +178,45 @@ fn a_step_allocates_nothing() {
 }
 
 #[test]
+fn a_step_with_retired_and_frozen_classes_allocates_nothing() {
+    // the masked class pass, the zeroed frozen rows and the optimiser's
+    // trainable spans run on the buffers the workspace already has
+    let (x, y) = clusters(20, 32, 200, 0.5, 4);
+    let keep: Vec<usize> = (0..200).filter(|&i| y[i] % 5 != 3).collect();
+    let x: Vec<f32> = keep
+        .iter()
+        .flat_map(|&i| x[i * 32..(i + 1) * 32].to_vec())
+        .collect();
+    let y: Vec<i64> = keep.iter().map(|&i| y[i]).collect();
+    for k in [1, 3] {
+        let mut h = head(20, 32, k).with_threads(Threads::Sequential);
+        h.retire(&[3, 8, 13, 18]).unwrap();
+        let cfg = TrainConfig {
+            epochs: 2,
+            batch_size: 16,
+            lr: 0.01,
+            train_classes: Some((0..10).filter(|c| c % 5 != 3).collect()),
+            ..TrainConfig::default()
+        };
+        let mut t = Trainer::new(h, cfg).unwrap();
+        let mut marks: Vec<(usize, usize)> = Vec::with_capacity(64);
+        t.fit(Dataset::new(&x, &y), None, |e| {
+            if let Event::Step(s) = e {
+                marks.push((s.epoch, allocs()));
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(marks.len(), 2 * 10);
+        for w in marks.windows(2) {
+            if w[0].0 == w[1].0 {
+                assert_eq!(w[1].1, w[0].1, "a masked step allocated (K = {k})");
+            }
+        }
+    }
+}
+
+#[test]
 fn loss_weight_beyond_f32_is_rejected_before_training() {
     // loss_weight 1e38 would turn any per-sample loss above ~3.4 into +inf in
     // f32: the head refuses it at construction, naming the field

@@ -11,7 +11,12 @@
 //! `loss` equals `forward_backward`; refused `sgd_step`/`set_margins` write
 //! nothing. Then PartialFC's sampled step on the same case (`sampled`):
 //! finite outputs, refused rates, rows never sampled equal to their
-//! closed-form SGD trajectory.
+//! closed-form SGD trajectory. On the same case, the class lifecycle (`invariants::lifecycle`):
+//! the case's features enrolled as a new class, then a retirement and a
+//! removal; a refused call changes nothing. Cleaning (`invariants::clean`:
+//! `clean`, `to_single_centre`) errors exactly on bad
+//! input and otherwise gives angles in [0°, 180°], indices below K and
+//! strict ⊆ official keep masks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,4 +28,5 @@ fuzz_target!(|data: &[u8]| {
     let case = invariants::step_case::decode_step(data);
     invariants::step::check_step(&case);
     invariants::sampled::check_sampled(&case, data.last().copied().unwrap_or(0));
+    invariants::lifecycle::check_lifecycle(&case);
 });

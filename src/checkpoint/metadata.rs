@@ -11,9 +11,14 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// The metadata JSON: `{"format_version", "head", "margin_grad",
-/// "use_soft" (label smoothing with soft targets only), "extra"}`; without a
+/// "use_soft" (label smoothing with soft targets only), "retired" (the
+/// retired classes, only when there are some), "extra"}`; without a
 /// configuration only the version and `extra`.
-pub(super) fn to_json(config: Option<&HeadConfig>, extra: &BTreeMap<String, String>) -> String {
+pub(super) fn to_json(
+    config: Option<&HeadConfig>,
+    retired: &[usize],
+    extra: &BTreeMap<String, String>,
+) -> String {
     let mut top = Map::new();
     top.insert("format_version".into(), Value::from(FORMAT_VERSION));
     if let Some(cfg) = config {
@@ -25,6 +30,10 @@ pub(super) fn to_json(config: Option<&HeadConfig>, extra: &BTreeMap<String, Stri
         top.insert("margin_grad".into(), Value::from(mg));
         if cfg.loss.label_smooth.is_some() && cfg.loss.use_soft {
             top.insert("use_soft".into(), Value::Bool(true));
+        }
+        if !retired.is_empty() {
+            let list = retired.iter().map(|&c| Value::from(c as u64)).collect();
+            top.insert("retired".into(), Value::Array(list));
         }
     }
     let extra: Map<String, Value> = extra
@@ -164,8 +173,9 @@ impl<'a> Obj<'a> {
 }
 
 /// What the metadata holds: the configuration (absent without a `head`
-/// key) and the `extra` strings.
-pub(super) type Parsed = (Option<HeadConfig>, BTreeMap<String, String>);
+/// key), the retired classes (empty when absent, as in files written
+/// before classes could retire) and the `extra` strings.
+pub(super) type Parsed = (Option<HeadConfig>, Vec<usize>, BTreeMap<String, String>);
 
 /// Reads the metadata JSON of the file `path`, strictly: every key checked
 /// in a fixed order, so that the first problem found is the one reported.
@@ -192,7 +202,7 @@ pub(super) fn parse(json: &str, path: &str) -> Result<Parsed> {
     }
     let extra = parse_extra(&top)?;
     if !map.contains_key("head") {
-        return Ok((None, extra));
+        return Ok((None, Vec::new(), extra));
     }
     let head = top.obj("head", "head.")?;
     let mut cfg = parse_head(&head)?;
@@ -204,7 +214,32 @@ pub(super) fn parse(json: &str, path: &str) -> Result<Parsed> {
     };
     cfg.validate()
         .map_err(|e| ckpt_err(path, format!("metadata describes an invalid head: {e}")))?;
-    Ok((Some(cfg), extra))
+    let retired = parse_retired(&top, cfg.num_classes)?;
+    Ok((Some(cfg), retired, extra))
+}
+
+/// The optional `retired` list: distinct classes of the head, not all of them.
+fn parse_retired(top: &Obj<'_>, num_classes: usize) -> Result<Vec<usize>> {
+    let Some(v) = top.map.get("retired") else {
+        return Ok(Vec::new());
+    };
+    let bad = || top.err("retired", "must be a list of class indices");
+    let list = v
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|c| {
+            c.as_u64()
+                .and_then(|c| usize::try_from(c).ok())
+                .ok_or_else(bad)
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    crate::head::check_class_list("retired", &list, num_classes)
+        .map_err(|e| top.err("retired", &format!("is not usable: {e}")))?;
+    if !list.is_empty() && list.len() >= num_classes {
+        return Err(top.err("retired", "names every class; a head keeps at least one"));
+    }
+    Ok(list)
 }
 
 /// The `extra` object: string values only.

@@ -111,7 +111,11 @@ fn open<'a>(bytes: &'a [u8], path: &str, key: &str) -> Result<(SafeTensors<'a>, 
 /// JSON object: `{"format_version": 1, "head": {...}, "margin_grad": ...,
 /// "extra": {...}}`, where `head` is an mmpretrain config dict
 /// (`type='ArcFaceClsHead'`, `num_classes`, `in_channels`, `num_subcenters`,
-/// `scale`, `margins` as a per-class list, `easy_margin`, `loss`). One key
+/// `scale`, `margins` as a per-class list, `easy_margin`, `loss`), and for a
+/// head with retired classes `"retired": [c, ...]` (read back by
+/// [`Checkpoint::to_head`]; files without it have none). A grown head is
+/// saved at its new `num_classes`: the weight tensor is (C·K, D) as usual,
+/// so it loads into mmpretrain with that `num_classes`. One key
 /// keeps the file bytes reproducible (safetensors writes metadata maps in hash
 /// order).
 ///
@@ -141,6 +145,8 @@ pub struct Checkpoint {
     cols: usize,
     dtype: WeightDtype,
     data: Vec<u8>,
+    /// The retired classes, ascending (recorded in the metadata).
+    retired: Vec<usize>,
     extra: BTreeMap<String, String>,
 }
 
@@ -178,6 +184,7 @@ impl Checkpoint {
             cols,
             dtype,
             data,
+            retired: head.retired(),
             extra: BTreeMap::new(),
         })
     }
@@ -305,7 +312,28 @@ impl Checkpoint {
                 ),
             ));
         }
-        ArcFaceHead::from_weight(cfg, &self.weight::<T>())
+        let mut head = ArcFaceHead::from_weight(cfg, &self.weight::<T>())?;
+        if !self.retired.is_empty() {
+            head.retire(&self.retired)?;
+        }
+        Ok(head)
+    }
+
+    /// The retired classes recorded in the metadata, ascending (empty for a
+    /// file written without any, or before classes could retire);
+    /// [`Self::to_head`] retires them again.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, Checkpoint, HeadConfig, WeightDtype};
+    /// let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(4, 2), 0).unwrap();
+    /// head.retire(&[2]).unwrap();
+    /// let ck = Checkpoint::from_head(&head, WeightDtype::F32).unwrap();
+    /// let back = Checkpoint::from_bytes(&ck.to_bytes().unwrap()).unwrap();
+    /// assert_eq!(back.retired(), &[2]);
+    /// assert!(back.to_head::<f32>(None).unwrap().is_retired(2));
+    /// ```
+    pub fn retired(&self) -> &[usize] {
+        &self.retired
     }
 
     /// The safetensors bytes (the same bytes for the same checkpoint).
@@ -323,7 +351,7 @@ impl Checkpoint {
             shape: [self.rows, self.cols],
             data: &self.data,
         };
-        let meta = metadata::to_json(self.config.as_ref(), &self.extra);
+        let meta = metadata::to_json(self.config.as_ref(), &self.retired, &self.extra);
         safetensors::serialize(
             [(WEIGHT_KEY, &raw)],
             Some([(METADATA_KEY.to_string(), meta)].into_iter().collect()),
@@ -400,9 +428,9 @@ impl Checkpoint {
                 ))
             }
         };
-        let (config, extra) = match json {
+        let (config, retired, extra) = match json {
             Some(json) => metadata::parse(&json, path)?,
-            None => (None, BTreeMap::new()),
+            None => (None, Vec::new(), BTreeMap::new()),
         };
         if let Some(cfg) = &config {
             let want = cfg.weight_shape();
@@ -423,6 +451,7 @@ impl Checkpoint {
             cols,
             dtype,
             data: view.data().to_vec(),
+            retired,
             extra,
         })
     }

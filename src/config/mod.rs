@@ -8,6 +8,8 @@
 //! configuration check (the `arcface` program takes its defaults from these).
 
 mod checks;
+mod clean;
+mod lifecycle;
 mod loss;
 mod training;
 

@@ -221,6 +221,7 @@ impl Default for TrainConfig {
             eval_every: 1,
             train_accuracy: true,
             sample_rate: 1.0,
+            train_classes: None,
         }
     }
 }
@@ -252,6 +253,15 @@ impl TrainConfig {
                     self.warmup_epochs, self.epochs
                 ),
             ));
+        }
+        if let Some(list) = &self.train_classes {
+            if list.is_empty() {
+                return Err(invalid(
+                    "train_classes",
+                    "is empty: give at least one class, or none to train all".into(),
+                ));
+            }
+            crate::head::check_class_list("train_classes", list, usize::MAX)?;
         }
         self.optimizer.validate()?;
         super::check_sample_rate(self.sample_rate)?;

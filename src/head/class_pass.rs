@@ -102,15 +102,29 @@ pub(super) struct TargetWeights<'a, T> {
     alpha: T,
     beta: T,
     c: usize,
+    /// The retired classes' flags, when any: their V is 0.
+    retired: Option<&'a [bool]>,
 }
 
 impl<'a, T: Real> TargetWeights<'a, T> {
     /// The target weights of `batch` over `c` classes: with smoothing ε,
     /// $V_{ic} = w_c (\alpha T_{ic} + \beta)$ with $\alpha = 1 - \varepsilon$,
-    /// $\beta = \varepsilon / C$; without, $\alpha = 1$, $\beta = 0$.
-    fn new(batch: &Batch<'a, T>, plan: &LossPlan<T>, cw: Option<&'a [T]>, c: usize) -> Self {
+    /// $\beta = \varepsilon / C_a$ ($C_a$ the classes not retired, C when
+    /// none is); without, $\alpha = 1$, $\beta = 0$. A retired class has
+    /// $V = 0$.
+    fn new(
+        batch: &Batch<'a, T>,
+        plan: &LossPlan<T>,
+        cw: Option<&'a [T]>,
+        c: usize,
+        retired: Option<&'a [bool]>,
+    ) -> Self {
+        let active = match retired {
+            Some(r) => c - r.iter().filter(|&&x| x).count(),
+            None => c,
+        };
         let (alpha, beta) = if plan.smooth {
-            (T::ONE - plan.eps, plan.eps / T::from_f64(c as f64))
+            (T::ONE - plan.eps, plan.eps / T::from_f64(active as f64))
         } else {
             (T::ONE, T::ZERO)
         };
@@ -125,12 +139,22 @@ impl<'a, T: Real> TargetWeights<'a, T> {
             alpha,
             beta,
             c,
+            retired,
         }
     }
 
-    /// The class weight of `cl` (1 without class weights).
+    /// The class weight of `cl` (1 without class weights, 0 if retired).
     fn cw(&self, cl: usize) -> T {
+        if self.retired.is_some_and(|r| r[cl]) {
+            return T::ZERO;
+        }
         self.cw.map_or(T::ONE, |w| w[cl])
+    }
+
+    /// Whether class `cl` is retired.
+    #[inline(always)]
+    pub(super) fn is_retired(&self, cl: usize) -> bool {
+        self.retired.is_some_and(|r| r[cl])
     }
 
     /// V of class `cl` for every sample; a row is built in `buf`.
@@ -197,7 +221,8 @@ impl<T: Real> ArcFaceHead<T> {
         else {
             return;
         };
-        let targets = TargetWeights::new(batch, plan, self.class_weight.as_deref(), c);
+        let retired = self.retired_mask();
+        let targets = TargetWeights::new(batch, plan, self.class_weight.as_deref(), c, retired);
         self.exponentials(ws, n, &split, &targets);
         self.sample_losses(ws, batch, plan, &targets, backward);
         if backward {
@@ -259,6 +284,7 @@ impl<T: Real> ArcFaceHead<T> {
         let (c, k, _, _) = self.dims();
         let (arch, s) = (self.arch, T::from_f64(self.cfg.scale));
         let (norm, inv) = (&self.norms.norm[..], &self.norms.inv[..]);
+        let retired = self.retired_mask();
         let cp = &mut ws.class_pass;
         let targets = with_targets.then_some(ClassTargets {
             start: &cp.by_class.start[..],
@@ -287,6 +313,7 @@ impl<T: Real> ArcFaceHead<T> {
                     inv,
                     s,
                     targets,
+                    retired,
                 })
             },
             |(), ()| (),

@@ -51,6 +51,8 @@ pub(super) struct ScaledCosines<'a, T> {
     pub(super) s: T,
     /// The target logits to patch in (training modes).
     pub(super) targets: Option<ClassTargets<'a, T>>,
+    /// The retired classes' flags, when any: their logits are −∞.
+    pub(super) retired: Option<&'a [bool]>,
 }
 
 impl<T: Real> WithSimd for ScaledCosines<'_, T> {
@@ -61,6 +63,11 @@ impl<T: Real> WithSimd for ScaledCosines<'_, T> {
         self.mpart.fill(T::from_f64(f64::NEG_INFINITY));
         for (j, block) in self.rows.chunks_exact_mut(k * n).enumerate() {
             let cl = self.c0 + j;
+            if self.retired.is_some_and(|r| r[cl]) {
+                // masked out: no label names it, so no target to patch
+                block[..n].fill(T::from_f64(f64::NEG_INFINITY));
+                continue;
+            }
             let mine = self.targets.as_ref().map_or(&[][..], |t| t.of(cl));
             if k == 1 && mine.is_empty() {
                 // no target in this class: scale and take the max in one sweep
@@ -141,6 +148,11 @@ impl<T: Real> WithSimd for Exponentials<'_, T> {
         self.gpart.fill(T::ZERO);
         for (j, block) in self.rows.chunks_exact_mut(k * n).enumerate() {
             let z = &mut block[..n];
+            if self.v.is_retired(self.c0 + j) {
+                // e^{−∞} = 0 exactly (the vector exp clamps), no target term
+                z.fill(T::ZERO);
+                continue;
+            }
             let v = self.v.row(self.c0 + j, &mut *self.vbuf);
             if !matches!(v, VRow::Zero) {
                 GapInto {
@@ -198,6 +210,10 @@ impl<T: Real> WithSimd for LogitGradient<'_, T> {
         let (k, n) = (self.k, self.n);
         for (j, block) in self.rows.chunks_exact_mut(k * n).enumerate() {
             let cl = self.c0 + j;
+            if self.v.is_retired(cl) {
+                block.fill(T::ZERO);
+                continue;
+            }
             let v = self.v.row(cl, &mut *self.vbuf);
             if k == 1 {
                 let w = self.inv[cl];

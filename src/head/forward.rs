@@ -27,11 +27,15 @@ pub struct Prediction<T> {
     pub labels: Vec<usize>,
     /// C, the row length of `scores`.
     pub num_classes: usize,
+    /// The head's retired classes, ascending: their scores are 0 and
+    /// [`Self::topk`] never returns them.
+    pub retired: Vec<usize>,
 }
 
 impl<T: Real> Prediction<T> {
     /// For each sample, the `k` best `(class, score)` pairs, best first, lower
-    /// class first among equal scores.
+    /// class first among equal scores; retired classes are skipped (fewer
+    /// than `k` pairs when `k` exceeds the active classes).
     ///
     /// ```
     /// # use arcface::*;
@@ -43,7 +47,9 @@ impl<T: Real> Prediction<T> {
         self.scores
             .chunks(self.num_classes.max(1))
             .map(|row| {
-                let mut idx: Vec<usize> = (0..row.len()).collect();
+                let mut idx: Vec<usize> = (0..row.len())
+                    .filter(|c| self.retired.binary_search(c).is_err())
+                    .collect();
                 idx.sort_by(|&a, &b| {
                     row[b]
                         .partial_cmp(&row[a])
@@ -198,7 +204,8 @@ impl<T: Real> ArcFaceHead<T> {
     }
 
     /// `predict`: softmax scores of the inference logits and the arg-max
-    /// label (lowest class on ties).
+    /// label (lowest class on ties). Retired classes score exactly 0 and are
+    /// never the label.
     ///
     /// ```
     /// let h = arcface::ArcFaceHead::<f32>::from_weight(arcface::HeadConfig::new(2, 2), &[1.0, 0.0, 0.0, 1.0]).unwrap();
@@ -210,16 +217,26 @@ impl<T: Real> ArcFaceHead<T> {
         let mut scores = self.logits(features)?;
         let c = self.cfg.num_classes;
         let mut labels = Vec::with_capacity(scores.len() / c);
+        let retired = self.retired_mask();
+        // the first active class (one always is)
+        let first = retired.map_or(0, |r| r.iter().position(|&x| !x).unwrap_or(0));
         for row in scores.chunks_exact_mut(c) {
-            let mut best = 0;
-            for j in 1..c {
+            let mut best = first;
+            for j in first + 1..c {
                 if row[j] > row[best] {
                     best = j;
                 }
             }
             labels.push(best);
             let m = self.arch.dispatch(RowMax { x: row });
-            let sum = self.arch.dispatch(ExpShiftSum { x: row, shift: m });
+            let mut sum = self.arch.dispatch(ExpShiftSum { x: row, shift: m });
+            if let Some(r) = retired {
+                // exp(−∞) is clamped, not 0: take those terms back out
+                for (v, _) in row.iter_mut().zip(r).filter(|(_, &x)| x) {
+                    sum -= *v;
+                    *v = T::ZERO;
+                }
+            }
             let inv = T::ONE / sum;
             row.iter_mut().for_each(|v| *v *= inv);
         }
@@ -227,6 +244,7 @@ impl<T: Real> ArcFaceHead<T> {
             scores,
             labels,
             num_classes: c,
+            retired: self.retired(),
         })
     }
 }

@@ -13,7 +13,9 @@ mod backward;
 mod batch;
 mod class_pass;
 mod class_sweeps;
+mod classes;
 mod forward;
+mod grow;
 mod margins;
 mod norm;
 mod sampled;
@@ -22,7 +24,9 @@ mod weights;
 mod workspace;
 
 pub use batch::Batch;
+pub(crate) use classes::check_class_list;
 pub use forward::Prediction;
+pub(crate) use grow::NewClasses;
 pub use norm::NORM_EPS;
 pub use workspace::Workspace;
 
@@ -79,6 +83,10 @@ pub struct ArcFaceHead<T: Real> {
     norms: RowNorms<T>,
     /// First weight row holding a non-finite value, if any.
     bad_row: Option<Error>,
+    /// Retired classes: masked out of inference and training.
+    retired: classes::ClassMask,
+    /// Frozen classes: in the softmax, but their rows never change.
+    frozen: classes::ClassMask,
     arch: pulp::Arch,
     threads: Threads,
 }
@@ -162,6 +170,8 @@ impl<T: Real> ArcFaceHead<T> {
             weight,
             norms: RowNorms::try_new(rows)?,
             bad_row: None,
+            retired: Self::no_flags(cfg.num_classes)?,
+            frozen: Self::no_flags(cfg.num_classes)?,
             arch: crate::simd::arch(),
             threads: Threads::default(),
             cfg,
@@ -327,6 +337,8 @@ impl<T: Real> ArcFaceHead<T> {
         }
 
         let probe_w = self.backward(ws, n);
+        // frozen and retired classes: no gradient written (see `classes`)
+        self.clear_untrainable(&mut ws.results.grad_weight);
         // the normalisation Jacobian of each feature row
         let d = self.cfg.in_channels;
         let f = &ws.features;

@@ -130,3 +130,37 @@ impl<T: Real> ArcFaceHead<T> {
         Ok(())
     }
 }
+
+impl<T: Real> ArcFaceHead<T> {
+    /// One feature row normalised into `out` exactly as
+    /// [`Self::normalize_features`] normalises row `row` of a batch (the
+    /// error names that row): for passes over samples that need x̂ but no
+    /// step's workspace.
+    pub(crate) fn unit_row(&self, x: &[T], row: usize, out: &mut [T]) -> Result<()> {
+        let d = x.len();
+        let mut ss = [T::ZERO];
+        self.arch.dispatch(RowSumSq { x, d, out: &mut ss });
+        match clamped_norm(ss[0], x) {
+            Ok((norm, _)) => {
+                self.arch.dispatch(DivRows {
+                    src: x,
+                    dst: out,
+                    d,
+                    k: &[norm],
+                });
+            }
+            Err(NormError::Overflow) => {
+                let amax = max_abs(x);
+                let mut ss = T::ZERO;
+                for (o, v) in out.iter_mut().zip(x) {
+                    *o = *v / amax;
+                    ss += *o * *o;
+                }
+                let norm = ss.sqrt_();
+                out.iter_mut().for_each(|o| *o /= norm);
+            }
+            Err(e) => return Err(e.into_error("features", row)),
+        }
+        Ok(())
+    }
+}

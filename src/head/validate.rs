@@ -23,9 +23,10 @@ impl<T: Real> ArcFaceHead<T> {
         Ok(features.len() / d)
     }
 
-    /// Every label in `0..C`.
-    pub(super) fn check_labels(&self, labels: &[i64]) -> Result<()> {
-        crate::error::check_labels(labels, self.cfg.num_classes)
+    /// Every label in `0..C`, none naming a retired class.
+    pub(crate) fn check_labels(&self, labels: &[i64]) -> Result<()> {
+        crate::error::check_labels(labels, self.cfg.num_classes)?;
+        self.check_not_retired(labels)
     }
 
     /// N of a training batch, after checking its shapes, labels, soft
@@ -46,7 +47,10 @@ impl<T: Real> ArcFaceHead<T> {
         }
         self.check_labels(batch.labels)?;
         match batch.soft_targets {
-            Some(t) => check_finite_matrix("soft_targets", t, n, c)?,
+            Some(t) => {
+                check_finite_matrix("soft_targets", t, n, c)?;
+                self.check_soft_not_retired(t)?;
+            }
             None if self.cfg.loss.use_soft => return Err(Error::MissingSoftTargets),
             None => {}
         }

@@ -42,6 +42,12 @@ impl<T: Real> ArcFaceHead<T> {
         &self.weight
     }
 
+    /// The cached max(‖w_r‖, ε) of every weight row: a cosine is a
+    /// product with x̂ divided by it.
+    pub(crate) fn weight_norms(&self) -> &[T] {
+        &self.norms.norm
+    }
+
     /// Replaces the weights. Non-finite values or a wrong length are errors
     /// and leave the head unchanged.
     ///
@@ -89,7 +95,8 @@ impl<T: Real> ArcFaceHead<T> {
         self.check_weight()
     }
 
-    /// One plain SGD step, `W ← W − lr · ∂L/∂W`, refusing (and changing
+    /// One plain SGD step, `W ← W − lr · ∂L/∂W` on the trainable rows (all
+    /// but those of frozen and retired classes), refusing (and changing
     /// nothing) if the result would not be finite.
     ///
     /// ```
@@ -108,24 +115,23 @@ impl<T: Real> ArcFaceHead<T> {
                 got: grad.len(),
             });
         }
-        // check every updated row (values and norm) before changing anything
-        for (r, (w, g)) in self
-            .weight
-            .chunks_exact(d)
-            .zip(grad.chunks_exact(d))
-            .enumerate()
-        {
-            sgd_row_fits(w, g, lr, r)?;
+        // check every updated row (values and norm) before changing anything;
+        // rows of frozen and retired classes are not updated
+        for span in self.trainable_spans() {
+            let (w, g) = (&self.weight[span.clone()], &grad[span.clone()]);
+            for (r, (w, g)) in w.chunks_exact(d).zip(g.chunks_exact(d)).enumerate() {
+                sgd_row_fits(w, g, lr, span.start / d + r)?;
+            }
         }
-        for (w, g) in self.weight.iter_mut().zip(grad) {
-            *w -= lr * *g;
-        }
-        self.refresh_norms();
-        self.check_weight()
+        self.update_trainable(|w, span| {
+            for (w, g) in w.iter_mut().zip(&grad[span]) {
+                *w -= lr * *g;
+            }
+        })
     }
 
     /// The error left by the last change of the weights, if any.
-    pub(super) fn check_weight(&self) -> Result<()> {
+    pub(crate) fn check_weight(&self) -> Result<()> {
         match &self.bad_row {
             Some(e) => Err(e.clone()),
             None => Ok(()),
@@ -134,16 +140,23 @@ impl<T: Real> ArcFaceHead<T> {
 
     /// Recomputes the cached row norms and notes the first unusable row.
     pub(super) fn refresh_norms(&mut self) {
-        let d = self.cfg.in_channels;
         self.bad_row = None;
+        self.refresh_norms_from(0);
+    }
+
+    /// Recomputes the cached norms of rows `r0..` (rows appended to a head
+    /// whose other norms are current), noting the first unusable row among
+    /// them unless one is already noted.
+    pub(super) fn refresh_norms_from(&mut self, r0: usize) {
+        let d = self.cfg.in_channels;
         let nr = &mut self.norms;
         // sums of squares first (one dispatch), into the norm slots
         self.arch.dispatch(RowSumSq {
-            x: &self.weight,
+            x: &self.weight[r0 * d..],
             d,
-            out: &mut nr.norm,
+            out: &mut nr.norm[r0..],
         });
-        for (r, row) in self.weight.chunks_exact(d).enumerate() {
+        for (r, row) in self.weight.chunks_exact(d).enumerate().skip(r0) {
             match clamped_norm(nr.norm[r], row) {
                 Ok((norm, above)) => {
                     let inv = T::ONE / norm;

@@ -174,6 +174,100 @@ impl<T: Real> Optimizer<T> {
         self.steps = 0;
     }
 
+    /// Grows the state to `head`'s weights after an enrolment: the new rows
+    /// (at the end) start with zero momentum / zero moments, the existing
+    /// state and the step count are kept. PyTorch's rules then treat the new
+    /// rows as parameters whose buffers are zero: SGD's momentum buffer
+    /// becomes $(1-\tau) g$ on their first step (not $g$), and AdamW's bias
+    /// correction uses the shared step count. Growth is geometric (as
+    /// `Vec`). A no-op when the lengths match; a head with fewer weights
+    /// (after [`ArcFaceHead::remove_classes`]) is an error: use
+    /// [`Self::remap_classes`]. Changes nothing on error.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, Enrolment, HeadConfig, Optimizer, OptimizerConfig};
+    /// let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(2, 3), 0).unwrap();
+    /// let mut opt = Optimizer::new(OptimizerConfig::default(), &head).unwrap();
+    /// opt.set_state(5, &[&[0.5; 6]]).unwrap();
+    /// head.enrol(&[1.0, 2.0, 3.0], &Enrolment::default()).unwrap();
+    /// opt.fit(&head).unwrap();
+    /// assert_eq!(opt.len(), 9);
+    /// assert_eq!(opt.state()[0].1, &[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0]);
+    /// assert_eq!(opt.steps(), 5);
+    /// ```
+    pub fn fit(&mut self, head: &ArcFaceHead<T>) -> Result<()> {
+        let len = head.weight().len();
+        if len < self.len {
+            return Err(crate::config::invalid(
+                "optimizer state",
+                format!(
+                    "holds {} values but the head has {len} weights; after removing classes \
+                     use Optimizer::remap_classes",
+                    self.len
+                ),
+            ));
+        }
+        let extra = len - self.len;
+        let oom = || crate::memory::out_of_memory::<T>("optimiser state", extra as u128);
+        let n = self.config.state_names().len();
+        if n >= 1 {
+            self.state1.try_reserve(extra).map_err(|_| oom())?;
+        }
+        if n >= 2 {
+            self.state2.try_reserve(extra).map_err(|_| oom())?;
+        }
+        if n >= 1 {
+            self.state1.resize(len, T::ZERO);
+        }
+        if n >= 2 {
+            self.state2.resize(len, T::ZERO);
+        }
+        self.len = len;
+        Ok(())
+    }
+
+    /// Follows [`ArcFaceHead::remove_classes`]: keeps the state rows of the
+    /// classes `map` keeps, moved to their new indices (`map` is the
+    /// returned old → new map, `head` the head after the removal). Errors
+    /// (nothing changed) if `map` or the state does not fit `head`.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, HeadConfig, Optimizer, OptimizerConfig};
+    /// let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(3, 1), 0).unwrap();
+    /// let mut opt = Optimizer::new(OptimizerConfig::default(), &head).unwrap();
+    /// opt.set_state(1, &[&[1.0, 2.0, 3.0]]).unwrap();
+    /// let map = head.remove_classes(&[1]).unwrap();
+    /// opt.remap_classes(&map, &head).unwrap();
+    /// assert_eq!(opt.state()[0].1, &[1.0, 3.0]);
+    /// ```
+    pub fn remap_classes(&mut self, map: &[Option<usize>], head: &ArcFaceHead<T>) -> Result<()> {
+        let cfg = head.config();
+        let row = cfg.num_subcenters * cfg.in_channels;
+        check_len("class map", map.len() * row, self.len)?;
+        let kept = map.iter().flatten().count();
+        check_len("weight", head.weight().len(), kept * row)?;
+        // new indices must be 0, 1, 2, … in old order (what remove_classes returns)
+        if map.iter().flatten().enumerate().any(|(i, &j)| i != j) {
+            return Err(crate::config::invalid(
+                "class map",
+                "is not the compacting map remove_classes returns".into(),
+            ));
+        }
+        for buf in [&mut self.state1, &mut self.state2] {
+            if buf.is_empty() {
+                continue;
+            }
+            for (old, new) in map.iter().enumerate() {
+                if let Some(new) = *new {
+                    buf.copy_within(old * row..(old + 1) * row, new * row);
+                }
+            }
+            buf.truncate(kept * row);
+        }
+        self.len = kept * row;
+        Ok(())
+    }
+
     /// Checks that this optimiser's state is as long as `head`'s weights.
     pub(crate) fn check_fits(&self, head: &ArcFaceHead<T>) -> Result<()> {
         check_len("optimizer state", self.len, head.weight().len())
@@ -226,45 +320,55 @@ impl<T: Real> Optimizer<T> {
         let rule = self.rule(lr);
         let d = head.config().in_channels.max(1);
         let zero = T::ZERO;
-        // Pass 1: check that everything stays finite, writing nothing.
+        // Pass 1: check that everything stays finite, writing nothing. Only
+        // the trainable rows are visited (frozen and retired classes keep
+        // their weights and state bit for bit).
         {
             let w = head.weight();
-            for i in 0..n {
-                let s1 = self.state1.get(i).copied().unwrap_or(zero);
-                let s2 = self.state2.get(i).copied().unwrap_or(zero);
-                let (nw, n1, n2) = rule.apply(w[i], grad[i], s1, s2);
-                if !(nw.is_finite_() && n1.is_finite_() && n2.is_finite_()) {
-                    return Err(Error::NonFinite {
-                        what: "updated weight",
-                        row: i / d,
-                        col: i % d,
-                    });
+            for span in head.trainable_spans() {
+                for i in span {
+                    let s1 = self.state1.get(i).copied().unwrap_or(zero);
+                    let s2 = self.state2.get(i).copied().unwrap_or(zero);
+                    let (nw, n1, n2) = rule.apply(w[i], grad[i], s1, s2);
+                    if !(nw.is_finite_() && n1.is_finite_() && n2.is_finite_()) {
+                        return Err(Error::NonFinite {
+                            what: "updated weight",
+                            row: i / d,
+                            col: i % d,
+                        });
+                    }
                 }
             }
         }
         // Pass 2: the same arithmetic, committed.
         let (s1, s2) = (&mut self.state1, &mut self.state2);
-        head.update_weight(|w| match (s1.is_empty(), s2.is_empty()) {
-            (true, _) => {
-                for (wi, &gi) in w.iter_mut().zip(grad) {
-                    *wi = rule.apply(*wi, gi, zero, zero).0;
+        head.update_trainable(|w, span| {
+            let grad = &grad[span.clone()];
+            match (s1.is_empty(), s2.is_empty()) {
+                (true, _) => {
+                    for (wi, &gi) in w.iter_mut().zip(grad) {
+                        *wi = rule.apply(*wi, gi, zero, zero).0;
+                    }
                 }
-            }
-            (false, true) => {
-                for ((wi, &gi), a) in w.iter_mut().zip(grad).zip(s1.iter_mut()) {
-                    let (nw, n1, _) = rule.apply(*wi, gi, *a, zero);
-                    *wi = nw;
-                    *a = n1;
+                (false, true) => {
+                    for ((wi, &gi), a) in w.iter_mut().zip(grad).zip(s1[span].iter_mut()) {
+                        let (nw, n1, _) = rule.apply(*wi, gi, *a, zero);
+                        *wi = nw;
+                        *a = n1;
+                    }
                 }
-            }
-            (false, false) => {
-                for (((wi, &gi), a), b) in
-                    w.iter_mut().zip(grad).zip(s1.iter_mut()).zip(s2.iter_mut())
-                {
-                    let (nw, n1, n2) = rule.apply(*wi, gi, *a, *b);
-                    *wi = nw;
-                    *a = n1;
-                    *b = n2;
+                (false, false) => {
+                    for (((wi, &gi), a), b) in w
+                        .iter_mut()
+                        .zip(grad)
+                        .zip(s1[span.clone()].iter_mut())
+                        .zip(s2[span].iter_mut())
+                    {
+                        let (nw, n1, n2) = rule.apply(*wi, gi, *a, *b);
+                        *wi = nw;
+                        *a = n1;
+                        *b = n2;
+                    }
                 }
             }
         })?;

@@ -79,6 +79,12 @@ pub struct TrainConfig {
     /// the training accuracy is not measured (it needs every class's
     /// logits), and every row is brought up to date at each epoch's end.
     pub sample_rate: f64,
+    /// Train only these classes' rows (`None`: all). The others are frozen
+    /// for the run ([`crate::ArcFaceHead::set_trainable_classes`]): no
+    /// gradient written or applied, their rows bit-identical afterwards;
+    /// they still take part in the softmax. Not empty, no duplicates, each a
+    /// class of the head that is not retired (checked by [`Trainer::fit`]).
+    pub train_classes: Option<Vec<usize>>,
 }
 
 impl TrainConfig {

@@ -185,6 +185,27 @@ impl<T: Real> Trainer<T> {
         &mut self,
         train: Dataset<'_, T>,
         val: Option<Dataset<'_, T>>,
+        on_event: F,
+    ) -> Result<TrainReport>
+    where
+        F: FnMut(Event<'_>) -> ControlFlow<()>,
+    {
+        // `train_classes` restricts this run only: the head's own setting
+        // is restored afterwards, whatever the outcome
+        let saved = self.head.trainable_classes();
+        if let Some(list) = &self.cfg.train_classes {
+            self.head.set_trainable_classes(Some(list))?;
+        }
+        let result = self.fit_all(train, val, on_event);
+        self.head.set_trainable_classes(saved.as_deref())?;
+        result
+    }
+
+    /// [`Self::fit`] once the trainable classes are set.
+    fn fit_all<F>(
+        &mut self,
+        train: Dataset<'_, T>,
+        val: Option<Dataset<'_, T>>,
         mut on_event: F,
     ) -> Result<TrainReport>
     where
@@ -256,6 +277,8 @@ impl<T: Real> Trainer<T> {
     /// steps per epoch.
     fn prepare(&mut self, train: &Dataset<'_, T>, val: Option<&Dataset<'_, T>>) -> Result<usize> {
         train.validate(&self.head, "features")?;
+        // training labels may not name a retired class
+        self.head.check_labels(train.labels)?;
         if let Some(v) = val {
             v.validate(&self.head, "val features")?;
         }

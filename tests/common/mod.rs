@@ -7,6 +7,8 @@
 //!   replay, and running a test in a child process.
 //! * [`golden`]: the golden cases of `tests/golden/` (loader, comparison
 //!   rule, independent references and one checker per case kind).
+//! * [`noisy`]: synthetic embeddings with injected label noise (closed-set
+//!   and open-set) and the cleaning recipes run on them.
 //! * [`invariants`]: the robustness invariants, also included by the
 //!   cargo-fuzz targets with `#[path]`.
 #![allow(dead_code)]
@@ -15,3 +17,4 @@ pub mod corpus;
 pub mod data;
 pub mod golden;
 pub mod invariants;
+pub mod noisy;

@@ -295,6 +295,7 @@ proptest! {
     fn prop_step_valid(case in valid_step(), byte in any::<u8>()) {
         check_step(&case);
         crate::common::invariants::sampled::check_sampled(&case, byte);
+        crate::common::invariants::lifecycle::check_lifecycle(&case);
     }
 
     /// A training step through the `step` fuzz decoder (mostly error paths).

@@ -7,6 +7,8 @@
 //! arcface train --features x.npy --labels y.npy --val-fraction 0.1 --out head.safetensors
 //! arcface eval --checkpoint head.safetensors --features x.npy --labels y.npy
 //! arcface predict --checkpoint head.safetensors --features x.npy --top-k 5 --format csv
+//! arcface enrol --checkpoint head.safetensors --features new.npy --out head2.safetensors
+//! arcface retire --checkpoint head2.safetensors --classes 3,7 --out head3.safetensors
 //! ```
 //!
 //! Run `arcface help` or `arcface <command> --help` for every option.
@@ -82,6 +84,9 @@ fn main() -> ExitCode {
         Some(Command::Train(a)) => ("train", cmd::train::run(&a)),
         Some(Command::Eval(a)) => ("eval", cmd::eval::run(&a)),
         Some(Command::Predict(a)) => ("predict", cmd::predict::run(&a)),
+        Some(Command::Enrol(a)) => ("enrol", cmd::lifecycle::enrol(&a)),
+        Some(Command::Retire(a)) => ("retire", cmd::lifecycle::retire(&a)),
+        Some(Command::Clean(a)) => ("clean", cmd::clean::run(&a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,6 +21,8 @@
 //! | [`margin`] | `margin_target` | `margin` |
 //! | [`step_case`], [`step`] | a training step and the calls around it | `step` |
 //! | [`sampled`] | `PartialFc` steps on the same cases | `step` |
+//! | [`lifecycle`] | `enrol`, `retire`, `remove_classes` on a step case | `step` |
+//! | [`clean`] | `clean`, `to_single_centre` on the step's head and batch | `step` |
 //! | [`margins_file`] | `parse_margins_file`, `load_margins_file` | `margins_file` |
 //! | [`adaptive`] | `AdaptiveMargins::compute` | `adaptive_margins` |
 //! | [`checkpoint`] | `Checkpoint::from_bytes`, `to_bytes`, `to_head` | `checkpoint` |
@@ -29,6 +31,8 @@
 pub mod adaptive;
 pub mod bytes;
 pub mod checkpoint;
+pub mod clean;
+pub mod lifecycle;
 pub mod margin;
 pub mod margins_file;
 pub mod sampled;

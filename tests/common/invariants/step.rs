@@ -66,6 +66,8 @@ pub fn is_overflow_error(e: &Error) -> bool {
 /// * `loss` returns the same value, bit for bit, as `forward_backward`.
 /// * `logits`, `logits_train`, `predict`: finite results of the right
 ///   shapes or an error; `logits_into` leaves `out` alone on error.
+/// * `clean` at 75° and at the case's learning rate taken as a threshold:
+///   the invariants of [`super::clean::check_clean`].
 /// * `sgd_step`, `set_margins`, `set_adaptive_margins`: on error the weights
 ///   and margins are unchanged bit for bit; on success they are finite.
 pub fn check_step_t<T: Real>(case: &StepCase) {
@@ -109,6 +111,9 @@ pub fn check_step_t<T: Real>(case: &StepCase) {
         }
         || sw.as_ref().is_some_and(|s| s.len() != n || !all_finite(s));
 
+    // cleaning at the paper's threshold and at an arbitrary one
+    super::clean::check_clean(&head, &x, &case.labels, 75.0);
+    super::clean::check_clean(&head, &x, &case.labels, case.lr);
     let stepped = check_forward_backward(case, &head, &batch, &mut ws, invalid);
     if !case.foreign_workspace {
         check_inference(case, &head, &x, &mut ws);

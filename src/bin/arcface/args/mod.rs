@@ -8,10 +8,14 @@
 //! fine-tuning, or the library's defaults) is an `Option` without a clap
 //! default, and its help states the default instead.
 
+mod clean;
 mod infer;
+mod lifecycle;
 mod train;
 
+pub use clean::*;
 pub use infer::*;
+pub use lifecycle::*;
 pub use train::*;
 
 use crate::data::builtin::{SynthParams, DIGITS_MARGIN};
@@ -34,6 +38,9 @@ Examples:
   arcface train --features x.npy --labels y.npy --val-fraction 0.1 --out head.safetensors
   arcface eval --checkpoint head.safetensors --features x.npy --labels y.npy
   arcface predict --checkpoint head.safetensors --features x.npy --format csv
+  arcface enrol --checkpoint head.safetensors --features new.npy --label-name ada --out head2.safetensors
+  arcface retire --checkpoint head2.safetensors --classes 3,7 --out head3.safetensors
+  arcface clean --checkpoint k3.safetensors --features x.npy --labels y.npy --keep keep.npy
 
 Data: UCI Optical Recognition of Handwritten Digits, E. Alpaydin and C. Kaynak (1998),
 CC BY 4.0, https://doi.org/10.24432/C50P49";
@@ -113,6 +120,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// Top-k labels and softmax scores of each sample, as JSON or CSV
     Predict(PredictArgs),
+    /// Add classes to a trained head from a few embeddings each (weight imprinting)
+    Enrol(Box<EnrolArgs>),
+    /// Retire classes of a trained head: mask them out of predictions, or remove them
+    Retire(RetireArgs),
+    /// Find label noise with a sub-centre head: dominant sub-centres, angles, keep mask, K = 1 head
+    Clean(Box<CleanArgs>),
     /// Print the version
     #[command(hide = true)]
     Version,

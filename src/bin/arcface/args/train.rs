@@ -302,6 +302,10 @@ pub struct TrainingArgs {
     /// (so no head or optimiser flags)
     #[arg(long, value_name = "CKPT", conflicts_with_all = ["init", "ShapeArgs", "LossArgs", "OptimizerArgs"])]
     pub resume: Option<String>,
+    /// Train only these classes' rows (e.g. 7,8,9); the others stay bit for bit
+    /// as --init or --resume gives them (needs one of the two)
+    #[arg(long, value_name = "C,…", value_delimiter = ',')]
+    pub train_classes: Option<Vec<usize>>,
 }
 
 /// `--weight-dtype`: the library's names (f32, f16, bf16, f64 and aliases).

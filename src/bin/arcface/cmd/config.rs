@@ -148,6 +148,22 @@ fn optimizer(a: &TrainArgs) -> Result<OptimizerConfig, CliError> {
     })
 }
 
+/// `--train-classes`: frozen rows only make sense for a head that was
+/// trained before, so the flag needs `--init` or `--resume` (a fresh head's
+/// frozen rows would stay random). The library checks the classes against
+/// the head.
+fn train_classes(a: &TrainArgs) -> Result<Option<Vec<usize>>, CliError> {
+    let t = &a.training;
+    match &t.train_classes {
+        Some(_) if t.init.is_none() && t.resume.is_none() => Err(CliError::Usage(
+            "--train-classes freezes the other classes' rows: it needs a trained head to \
+             start from (--init or --resume)"
+                .into(),
+        )),
+        c => Ok(c.clone()),
+    }
+}
+
 /// The training configuration (checked by the library).
 pub fn train_config(a: &TrainArgs) -> Result<TrainConfig, CliError> {
     let (s, t) = (&a.schedule, &a.training);
@@ -184,6 +200,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig, CliError> {
         eval_every: t.eval_every,
         train_accuracy: !t.no_train_accuracy,
         sample_rate: t.sample_rate,
+        train_classes: train_classes(a)?,
     };
     cfg.validate().map_err(|e| flag_error("train", e))?;
     Ok(cfg)
@@ -278,6 +295,21 @@ mod tests {
                 .starts_with("invalid value for '--label-smooth-val <EPS>'"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn train_classes_need_a_starting_head() {
+        let e = train_config(&train_args(&["--train-classes", "7,8"])).unwrap_err();
+        assert!(matches!(e, CliError::Usage(_)), "{e}");
+        assert!(e.to_string().contains("(--init or --resume)"), "{e}");
+        let cfg = train_config(&train_args(&[
+            "--train-classes",
+            "7,8",
+            "--init",
+            "h.safetensors",
+        ]))
+        .unwrap();
+        assert_eq!(cfg.train_classes, Some(vec![7, 8]));
     }
 
     #[test]

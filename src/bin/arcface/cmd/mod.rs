@@ -1,12 +1,14 @@
-//! The three commands, each a sequence of named steps: [`train`], [`eval`],
-//! [`predict`]. [`config`] turns train's flags into the library's
+//! The commands, each a sequence of named steps: [`train`], [`eval`],
+//! [`predict`], and [`lifecycle`]'s `enrol` and `retire`. [`config`] turns train's flags into the library's
 //! configurations; [`restore`] is what eval and predict share (the
 //! checkpoint's head and the data to run it on); [`footprint`] estimates
 //! the memory each asks of the library before it asks.
 
+pub mod clean;
 mod config;
 pub mod eval;
 mod footprint;
+pub mod lifecycle;
 pub mod predict;
 mod restore;
 pub mod train;
@@ -66,6 +68,14 @@ fn flag_error(command: &str, e: arcface::Error) -> CliError {
     if let arcface::Error::InvalidConfig { field, reason } = &e {
         if let Some(flag) = args::flag_of(command, field) {
             return CliError::Usage(format!("invalid value for '{flag}': {reason}"));
+        }
+    }
+    // a class list given on the command line (`train --train-classes`)
+    if let arcface::Error::UnknownClass { what, .. } | arcface::Error::DuplicateClass { what, .. } =
+        &e
+    {
+        if let Some(flag) = args::flag_of(command, what) {
+            return CliError::Usage(format!("invalid value for '{flag}': {e}"));
         }
     }
     CliError::Lib(e)

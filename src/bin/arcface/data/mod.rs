@@ -6,6 +6,7 @@
 pub mod builtin;
 pub mod csv;
 pub mod npy;
+pub mod npy_write;
 pub mod preprocess;
 pub mod split;
 

@@ -2,6 +2,7 @@
 //! the summary tables on stdout, JSON (metrics, eval, predictions), CSV
 //! predictions and the SVG curves. Numbers are formatted here, nowhere else.
 
+pub mod clean;
 pub mod json;
 pub mod predictions;
 pub mod progress;

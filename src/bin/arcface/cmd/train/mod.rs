@@ -33,7 +33,14 @@ fn train<T: Real>(a: &TrainArgs) -> Result<(), CliError> {
     let c = load::num_classes(a, start.as_ref(), &data)?;
     let plan = head::plan(a, start.as_ref(), &data, c)?;
     head::check_memory(a, &plan, &tcfg, &data)?;
-    let built = head::build::<T>(plan, start.as_ref(), tcfg.seed)?;
+    let mut built = head::build::<T>(plan, start.as_ref(), tcfg.seed)?;
+    if let Some(list) = &tcfg.train_classes {
+        // checked against the head before the run starts (the trainer sets it for the run)
+        built
+            .set_trainable_classes(Some(list))
+            .and_then(|()| built.set_trainable_classes(None))
+            .map_err(|e| super::flag_error("train", e))?;
+    }
     let head_desc = report::describe_head(built.config(), tcfg.adaptive_margins.is_some());
     let mut trainer = head::trainer(built, &tcfg, start.as_ref(), data.train.len())?;
     let run = RunShape::new(&tcfg, &data, c);
