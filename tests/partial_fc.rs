@@ -8,6 +8,9 @@ use arcface::{
 };
 use proptest::prelude::*;
 
+#[path = "partial_fc/lifecycle.rs"]
+mod lifecycle;
+
 /// ‖a − b‖ / ‖b‖ in f64.
 fn rel_diff<T: Real>(a: &[T], b: &[T]) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);

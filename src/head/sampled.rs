@@ -101,7 +101,40 @@ impl<T: Real> ArcFaceHead<T> {
             to.clear();
             to.extend(kept.iter().map(|&c| from[c as usize]));
         }
+        if self.frozen.count() > 0 {
+            self.frozen.clear();
+        }
+        if full.frozen.count() > 0 {
+            for (j, &c) in kept.iter().enumerate() {
+                if full.frozen.get(c as usize) {
+                    self.frozen.set(j);
+                }
+            }
+        }
         self.bad_row = None;
+    }
+
+    /// The retired flags (`None` when no class is retired) and the frozen
+    /// flags (`None` when every class trains), one per class.
+    pub(crate) fn class_flags(&self) -> (Option<&[bool]>, Option<&[bool]>) {
+        (self.retired.active(), self.frozen.active())
+    }
+
+    /// Classes that are not retired.
+    pub(crate) fn live_classes(&self) -> usize {
+        self.cfg.num_classes - self.retired.count()
+    }
+
+    /// The label checks of a step on this head (each label in `0..C`, none
+    /// retired; no soft-target mass on a retired class), made before a
+    /// sampler sees the batch.
+    pub(crate) fn check_live_labels(&self, labels: &[i64], soft: Option<&[T]>) -> Result<()> {
+        crate::error::check_labels(labels, self.cfg.num_classes)?;
+        self.check_not_retired(labels)?;
+        match soft {
+            Some(t) => self.check_soft_not_retired(t),
+            None => Ok(()),
+        }
     }
 
     /// Copies class `c`'s rows and cached norms of `full` into class `j`.

@@ -9,6 +9,7 @@
 //! workspace (sized by the kept count: no N×C buffer, no C×D gradient), and
 //! the state of the lazy optimiser update; [`SampledStep`] reports a step.
 
+mod classes;
 mod lazy;
 mod sampler;
 
@@ -19,6 +20,7 @@ use crate::error::{check_len, Result};
 use crate::head::{ArcFaceHead, Batch, Workspace};
 use crate::optim::Optimizer;
 use crate::real::Real;
+use classes::ClassFlags;
 use lazy::LazyRows;
 use sampler::Sampler;
 
@@ -38,11 +40,13 @@ use sampler::Sampler;
 pub struct SampledStep<T> {
     /// The loss of the head restricted to the kept classes.
     pub loss: T,
-    /// Classes kept: max(⌈r·C⌉, positives).
+    /// Classes kept: max(⌈r·C_live⌉, positives), C_live the classes not
+    /// retired.
     pub kept: usize,
     /// Distinct labels of the batch (all kept).
     pub positives: usize,
-    /// The positives alone exceeded ⌈r·C⌉: all were kept, and no other class.
+    /// The positives alone exceeded ⌈r·C_live⌉: all were kept, and no other
+    /// class.
     pub positives_exceeded: bool,
 }
 
@@ -79,7 +83,7 @@ pub struct SampledStep<T> {
 #[derive(Debug, Clone)]
 pub struct PartialFc<T: Real> {
     rate: f64,
-    /// ⌈r·C⌉.
+    /// ⌈r·C_live⌉ of the last step (⌈r·C⌉ before the first).
     target: usize,
     /// Samples per step, at most.
     capacity: usize,
@@ -92,6 +96,8 @@ pub struct PartialFc<T: Real> {
     /// The kept columns of the soft targets (only with `loss.use_soft`).
     soft: Vec<T>,
     lazy: LazyRows,
+    /// The retired and frozen classes of the pending window's steps.
+    flags: ClassFlags,
 }
 
 impl<T: Real> PartialFc<T> {
@@ -170,6 +176,7 @@ impl<T: Real> PartialFc<T> {
             labels: crate::memory::try_filled(capacity, 0, "sampled labels")?,
             soft: crate::memory::try_filled(soft_len, T::ZERO, "sampled soft targets")?,
             lazy: LazyRows::new(c, Self::FLUSH_WINDOW)?,
+            flags: ClassFlags::new(c)?,
         })
     }
 
@@ -306,8 +313,19 @@ impl<T: Real> PartialFc<T> {
     ) -> Result<SampledStep<T>> {
         self.check_head(head)?;
         self.check_batch(batch)?;
-        self.sampler.sample(batch.labels, self.target, step)?;
+        self.draw(head, batch, step)?;
         self.sub_step(head, batch)
+    }
+
+    /// Draws the kept set of step `step` among the live (not retired)
+    /// classes, after the label checks of `head`'s own step (a label or
+    /// soft-target mass naming a retired class is an error).
+    fn draw(&mut self, head: &ArcFaceHead<T>, batch: &Batch<'_, T>, step: u64) -> Result<()> {
+        head.check_live_labels(batch.labels, batch.soft_targets)?;
+        self.target = Self::kept_target(self.rate, head.live_classes())?;
+        let (retired, _) = head.class_flags();
+        self.sampler
+            .sample(batch.labels, self.target, step, retired)
     }
 
     /// The checks a batch needs before the sampler sees it.
@@ -401,9 +419,9 @@ impl<T: Real> PartialFc<T> {
         self.check_head(head)?;
         opt.check_fits(head)?;
         self.check_window(opt)?;
+        self.sync_classes(head, opt)?;
         self.check_batch(batch)?;
-        self.sampler
-            .sample(batch.labels, self.target, opt.steps())?;
+        self.draw(head, batch, opt.steps())?;
         self.load_caught_up(head, opt)?;
         let report = self.run_sub(batch)?;
         self.update_kept(head, opt, lr)?;
@@ -431,6 +449,20 @@ impl<T: Real> PartialFc<T> {
         Ok(())
     }
 
+    /// Takes `head`'s retired and frozen classes for the next steps: if they
+    /// changed since the pending window's steps, that window is first
+    /// flushed under the classes its steps were taken with.
+    fn sync_classes(&mut self, head: &mut ArcFaceHead<T>, opt: &mut Optimizer<T>) -> Result<()> {
+        if self.flags.matches(head) {
+            return Ok(());
+        }
+        if self.lazy.len() > 0 {
+            self.flush_rows(head, opt)?;
+        }
+        self.flags.take(head);
+        Ok(())
+    }
+
     /// Brings the kept rows (and their momentum) up to date and loads them
     /// into the sub-head, one class at a time while its rows are in cache:
     /// each is checked, then written and marked current, so that an error
@@ -439,9 +471,13 @@ impl<T: Real> PartialFc<T> {
     fn load_caught_up(&mut self, head: &mut ArcFaceHead<T>, opt: &mut Optimizer<T>) -> Result<()> {
         let (_, k, d) = self.dims;
         let kd = k * d;
-        let lazy = &mut self.lazy;
+        let (lazy, flags) = (&mut self.lazy, &self.flags);
         self.sub
             .load_prepared_classes(head, self.sampler.kept(), |w, c| {
+                // a frozen class's rows never move (nor its momentum)
+                if !flags.trainable(c) {
+                    return Ok(());
+                }
                 if let Some(m) = lazy.pending(c).copied() {
                     let rows = c as usize * kd..(c as usize + 1) * kd;
                     opt.map_rows(w, rows.clone(), &m, d, false)?;
@@ -464,13 +500,21 @@ impl<T: Real> PartialFc<T> {
         let kept = self.sampler.kept();
         let grad = self.ws.grad_weight();
         let map = opt.zero_grad_map(lr);
-        // every row checked before any is written: all or nothing
+        let flags = &self.flags;
+        // every row checked before any is written: all or nothing; a frozen
+        // class takes no update (no decay, no momentum, no moments)
         for (&c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
+            if !flags.trainable(c) {
+                continue;
+            }
             let r0 = c as usize * kd;
             opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, false)?;
         }
         // then written, each class's norms refreshed while it is in cache
         for (c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
+            if !flags.trainable(*c) {
+                continue;
+            }
             let r0 = *c as usize * kd;
             opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, true)?;
             head.refresh_classes(core::slice::from_ref(c));
@@ -508,11 +552,17 @@ impl<T: Real> PartialFc<T> {
         self.check_head(head)?;
         opt.check_fits(head)?;
         self.check_window(opt)?;
+        self.flush_rows(head, opt)
+    }
+
+    /// The flush after the checks: the rows of every class trainable during
+    /// the window (the retired and frozen rows never move) catch up.
+    fn flush_rows(&mut self, head: &mut ArcFaceHead<T>, opt: &mut Optimizer<T>) -> Result<()> {
         let (c, k, d) = self.dims;
         let kd = k * d;
         let w = head.weight_mut_for_rows();
         for commit in [false, true] {
-            for class in 0..c as u32 {
+            for class in (0..c as u32).filter(|&cl| self.flags.trainable(cl)) {
                 if let Some(m) = self.lazy.pending(class) {
                     let r0 = class as usize * kd;
                     opt.map_rows(w, r0..r0 + kd, m, d, commit)?;

@@ -66,9 +66,17 @@ impl Sampler {
 
     /// Draws the kept set of step `step` for a batch with `labels` (checked
     /// first: an error changes nothing): every label's class, then uniform
-    /// draws without replacement until `target` classes are kept (or all
-    /// positives, if they are more). The labels must fit the batch capacity.
-    pub(crate) fn sample(&mut self, labels: &[i64], target: usize, step: u64) -> Result<()> {
+    /// draws without replacement from the classes not `excluded` until
+    /// `target` classes are kept (or all positives, if they are more; or
+    /// every class not excluded, if they are fewer). The labels must fit the
+    /// batch capacity and name no excluded class.
+    pub(crate) fn sample(
+        &mut self,
+        labels: &[i64],
+        target: usize,
+        step: u64,
+        excluded: Option<&[bool]>,
+    ) -> Result<()> {
         let c = self.perm.len();
         check_labels(labels, c)?;
         for &k in &self.kept {
@@ -91,7 +99,8 @@ impl Sampler {
             self.perm.swap(i, j);
             self.swaps.push(j as u32);
             let class = self.perm[i];
-            if self.slot[class as usize] == NONE {
+            let out = excluded.is_some_and(|e| e[class as usize]);
+            if self.slot[class as usize] == NONE && !out {
                 self.slot[class as usize] = self.kept.len() as u32;
                 self.kept.push(class);
             }
@@ -131,7 +140,7 @@ mod tests {
     fn keeps_positives_draws_distinct_classes_and_restores_the_permutation() {
         let mut s = Sampler::new(50, 20, 8, 3).unwrap();
         for step in 0..30 {
-            s.sample(&[4, 9, 4, 49], 20, step).unwrap();
+            s.sample(&[4, 9, 4, 49], 20, step, None).unwrap();
             let kept = s.kept();
             assert_eq!(kept.len(), 20);
             assert_eq!(&kept[..3], &[4, 9, 49]);
@@ -142,9 +151,9 @@ mod tests {
             assert!(s.perm.iter().enumerate().all(|(i, &p)| p as usize == i));
         }
         // more positives than the target: all kept
-        s.sample(&[1, 2, 3, 4, 5], 2, 0).unwrap();
+        s.sample(&[1, 2, 3, 4, 5], 2, 0, None).unwrap();
         assert_eq!((s.kept().len(), s.positives()), (5, 5));
-        assert!(s.sample(&[50], 2, 0).is_err());
+        assert!(s.sample(&[50], 2, 0, None).is_err());
     }
 
     #[test]
@@ -154,7 +163,7 @@ mod tests {
         let mut s = Sampler::new(10, 4, 1, 11).unwrap();
         let mut count = [0usize; 10];
         for step in 0..9000 {
-            s.sample(&[0], 4, step).unwrap();
+            s.sample(&[0], 4, step, None).unwrap();
             for &k in s.kept() {
                 count[k as usize] += 1;
             }
@@ -169,9 +178,28 @@ mod tests {
     fn the_same_seed_and_step_give_the_same_set() {
         let mut a = Sampler::new(1000, 100, 4, 5).unwrap();
         let mut b = Sampler::new(1000, 100, 4, 5).unwrap();
-        a.sample(&[1, 2], 100, 7).unwrap();
-        b.sample(&[3], 100, 6).unwrap();
-        b.sample(&[1, 2], 100, 7).unwrap();
+        a.sample(&[1, 2], 100, 7, None).unwrap();
+        b.sample(&[3], 100, 6, None).unwrap();
+        b.sample(&[1, 2], 100, 7, None).unwrap();
         assert_eq!(a.kept(), b.kept());
+    }
+
+    #[test]
+    fn excluded_classes_are_never_drawn() {
+        let mut s = Sampler::new(12, 12, 2, 4).unwrap();
+        let mut out = [false; 12];
+        for c in [0, 3, 5, 6, 11] {
+            out[c] = true;
+        }
+        for step in 0..50 {
+            // 7 classes are not excluded: a target of 12 keeps exactly them
+            s.sample(&[2], 12, step, Some(&out)).unwrap();
+            let mut kept = s.kept().to_vec();
+            kept.sort_unstable();
+            assert_eq!(kept, [1, 2, 4, 7, 8, 9, 10]);
+            s.sample(&[9], 4, step, Some(&out)).unwrap();
+            assert_eq!(s.kept().len(), 4);
+            assert!(s.kept().iter().all(|&c| !out[c as usize]));
+        }
     }
 }
