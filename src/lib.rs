@@ -100,5 +100,6 @@ pub use checkpoint::{
 };
 pub use optim::{AdamW, LrSchedule, LrScheduler, Optimizer, OptimizerConfig, Sgd};
 pub use train::{
-    evaluate, Dataset, EpochInfo, EvalMetrics, Event, StepInfo, TrainConfig, TrainReport, Trainer,
+    evaluate, Dataset, EpochInfo, EvalMetrics, Event, RunRecord, StepInfo, TrainConfig,
+    TrainReport, Trainer,
 };

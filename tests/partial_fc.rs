@@ -433,3 +433,83 @@ fn sampled_training_learns() {
         "top-1 {sampled} (r = 0.25), {full} (r = 1)"
     );
 }
+
+#[test]
+fn resuming_with_another_rate_or_schedule_is_refused() {
+    let (x, y) = clusters(30, 12, 120, 0.4, 3);
+    let data = Dataset::new(&x, &y);
+    let cfg = sampled_cfg(OptimizerConfig::default(), 0.2);
+    let head = ArcFaceHead::<f32>::new(HeadConfig::new(30, 12), 1).unwrap();
+    let mut t = arcface::Trainer::new(head, cfg.clone()).unwrap();
+    t.fit(data, None, |_| ControlFlow::Continue(())).unwrap();
+    let (h, opt) = t.into_parts();
+    let path = std::env::temp_dir().join(format!(
+        "arcface_pfc_run_{}.optim.safetensors",
+        std::process::id()
+    ));
+    arcface::save_optimizer(&opt, &h, &path).unwrap();
+    let saved = arcface::load_optimizer(&path, &h).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(saved, opt);
+    assert_eq!(saved.run(), Some(&cfg.run_record()));
+    let resumed = |c: arcface::TrainConfig| {
+        arcface::Trainer::with_optimizer(h.clone(), c, saved.clone()).map(|_| ())
+    };
+    let field = |c| match resumed(c) {
+        Err(arcface::Error::ResumeMismatch { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        field(arcface::TrainConfig {
+            sample_rate: 0.3,
+            ..cfg.clone()
+        }),
+        "sample_rate"
+    );
+    assert_eq!(
+        field(arcface::TrainConfig {
+            sample_rate: 1.0,
+            ..cfg.clone()
+        }),
+        "sample_rate"
+    );
+    assert_eq!(
+        field(arcface::TrainConfig {
+            lr: 0.06,
+            ..cfg.clone()
+        }),
+        "lr"
+    );
+    let step = LrSchedule::Step {
+        step_size: 1,
+        gamma: 0.5,
+    };
+    assert_eq!(
+        field(arcface::TrainConfig {
+            schedule: step,
+            ..cfg.clone()
+        }),
+        "schedule"
+    );
+    assert_eq!(
+        field(arcface::TrainConfig {
+            warmup_epochs: 1,
+            ..cfg.clone()
+        }),
+        "warmup_epochs"
+    );
+    // the same run, longer: accepted; a state without a record: accepted
+    let longer = arcface::TrainConfig {
+        epochs: 6,
+        start_epoch: 4,
+        ..cfg.clone()
+    };
+    assert!(resumed(longer.clone()).is_ok());
+    let mut bare = saved.clone();
+    bare.set_run(None);
+    let other = arcface::TrainConfig {
+        sample_rate: 0.5,
+        ..longer
+    };
+    assert!(arcface::Trainer::with_optimizer(h.clone(), other, bare).is_ok());
+}

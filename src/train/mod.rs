@@ -10,11 +10,13 @@
 mod dataset;
 mod eval;
 mod events;
+mod run;
 mod trainer;
 
 pub use dataset::Dataset;
 pub use eval::{evaluate, EvalMetrics};
 pub use events::{EpochInfo, Event, StepInfo, TrainReport};
+pub use run::RunRecord;
 pub use trainer::Trainer;
 
 use crate::margin::AdaptiveMargins;

@@ -74,7 +74,12 @@ impl<T: Real> Trainer<T> {
     }
 
     /// A trainer that continues with `opt` (for example one restored with
-    /// [`crate::load_optimizer`]); `cfg.optimizer` is ignored.
+    /// [`crate::load_optimizer`]); `cfg.optimizer` is ignored. When `opt`
+    /// records the run that saved it ([`Optimizer::run`]), `cfg` must
+    /// continue that run: the same sample rate and schedule
+    /// ([`crate::RunRecord::check_resume`]), else
+    /// [`crate::Error::ResumeMismatch`]. The trainer then records `cfg`'s
+    /// run in the optimiser.
     ///
     /// ```
     /// use arcface::{ArcFaceHead, HeadConfig, Optimizer, TrainConfig, Trainer};
@@ -89,6 +94,12 @@ impl<T: Real> Trainer<T> {
     ) -> Result<Self> {
         cfg.validate()?;
         opt.check_fits(&head)?;
+        let run = cfg.run_record();
+        if let Some(saved) = opt.run() {
+            saved.check_resume(&run)?;
+        }
+        let mut opt = opt;
+        opt.set_run(Some(run));
         let mut cfg = cfg;
         cfg.optimizer = *opt.config();
         // sampled steps run in the sampler's own workspace: the head's needs

@@ -449,3 +449,80 @@ fn sample_rate_trains_on_a_sample_of_the_classes_and_refuses_bad_rates() {
         );
     }
 }
+
+/// `--resume` with another `--sample-rate` or learning-rate schedule than
+/// the saved run's is a usage error naming it, and writes nothing.
+#[test]
+fn resume_refuses_another_sample_rate_or_schedule() {
+    let dir = Dir::new("resume_rate");
+    let base = [
+        "train",
+        "--quiet",
+        "--data",
+        "synthetic",
+        "--classes",
+        "40",
+        "--synthetic-dim",
+        "8",
+    ];
+    let mut first = base.to_vec();
+    first.extend([
+        "--epochs",
+        "1",
+        "--sample-rate",
+        "0.25",
+        "--out",
+        "a.safetensors",
+        "--save-optimizer",
+    ]);
+    ok(&dir, &first);
+    let before = (
+        std::fs::read(dir.path("a.safetensors")).unwrap(),
+        std::fs::read(dir.path("a.optim.safetensors")).unwrap(),
+    );
+    let resume = |extra: &[&'static str]| {
+        let mut args = base.to_vec();
+        args.extend(["--resume", "a.safetensors", "--out", "b.safetensors"]);
+        args.extend(extra);
+        args
+    };
+    for (extra, named) in [
+        (
+            &["--epochs", "2", "--sample-rate", "0.5"][..],
+            "--sample-rate",
+        ),
+        (&["--epochs", "2"][..], "--sample-rate"),
+        (
+            &["--epochs", "2", "--sample-rate", "0.25", "--lr", "0.2"][..],
+            "--lr",
+        ),
+        (
+            &[
+                "--epochs",
+                "2",
+                "--sample-rate",
+                "0.25",
+                "--lr-schedule",
+                "constant",
+            ][..],
+            "--lr-schedule",
+        ),
+    ] {
+        let err = fails(&dir, &resume(extra), 2);
+        assert!(
+            err.contains(named) && err.contains("saved run"),
+            "{extra:?}: {err}"
+        );
+        assert!(!dir.path("b.safetensors").exists());
+    }
+    let after = (
+        std::fs::read(dir.path("a.safetensors")).unwrap(),
+        std::fs::read(dir.path("a.optim.safetensors")).unwrap(),
+    );
+    assert!(before == after);
+    // the same settings continue
+    ok(
+        &dir,
+        &resume(&["--epochs", "2", "--sample-rate", "0.25"][..]),
+    );
+}

@@ -7,9 +7,8 @@
 
 use super::rel_diff;
 use arcface::{
-    AdamW, ArcFaceHead, Batch, Error, HeadConfig, LabelSmooth, LossConfig, LrSchedule,
-    LrScheduler, Optimizer, OptimizerConfig, PartialFc, Real, Sgd, SmoothMode, SplitMix64,
-    Workspace,
+    AdamW, ArcFaceHead, Batch, Error, HeadConfig, LabelSmooth, LossConfig, LrSchedule, LrScheduler,
+    Optimizer, OptimizerConfig, PartialFc, Real, Sgd, SmoothMode, SplitMix64, Workspace,
 };
 
 #[test]
@@ -33,7 +32,10 @@ fn retired_classes_are_never_kept_and_the_target_counts_live_classes() {
     }
     let x = vec![0.5; n * d];
     match pfc.forward_backward(&head, &Batch::new(&x, &[1, 7, 2]), 0) {
-        Err(Error::RetiredLabel { sample: 1, class: 7 }) => {}
+        Err(Error::RetiredLabel {
+            sample: 1,
+            class: 7,
+        }) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -58,14 +60,16 @@ fn keeping_every_live_class_is_the_dense_step_of_the_retiring_head() {
     let mut rng = SplitMix64::new(8);
     let x: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
     let y = [0i64, 5, 13, 5];
-    let s = pfc
-        .forward_backward(&head, &Batch::new(&x, &y), 0)
-        .unwrap();
+    let s = pfc.forward_backward(&head, &Batch::new(&x, &y), 0).unwrap();
     assert_eq!(s.kept, 13);
     // the dense step masks the retired classes (−∞ logits, smoothing over
     // the live ones) and zeroes the frozen and retired ∂W rows
     let want = head.forward_backward(&Batch::new(&x, &y), &mut ws).unwrap();
-    assert!((s.loss - want).abs() <= 1e-13 * want.abs(), "{} {want}", s.loss);
+    assert!(
+        (s.loss - want).abs() <= 1e-13 * want.abs(),
+        "{} {want}",
+        s.loss
+    );
     assert!(rel_diff(pfc.grad_features(), ws.grad_features()) <= 1e-13);
     let kd = k * d;
     let mut grad = vec![0.0; c * kd];
@@ -176,9 +180,15 @@ fn frozen_and_retired_rows_under_sparse_sgd_equal_the_dense_update() {
         for rate in [0.1, 0.3, 0.7] {
             let seed = 11 + i as u64;
             let (w, b, frozen) = lifecycle_against_dense::<f32>(sgd, rate, seed);
-            assert!(w <= 1e-5 && b <= 1e-5 && frozen, "f32 {sgd:?} {rate}: {w:e} {b:e}");
+            assert!(
+                w <= 1e-5 && b <= 1e-5 && frozen,
+                "f32 {sgd:?} {rate}: {w:e} {b:e}"
+            );
             let (w, b, frozen) = lifecycle_against_dense::<f64>(sgd, rate, seed);
-            assert!(w <= 1e-12 && b <= 1e-12 && frozen, "f64 {sgd:?} {rate}: {w:e} {b:e}");
+            assert!(
+                w <= 1e-12 && b <= 1e-12 && frozen,
+                "f64 {sgd:?} {rate}: {w:e} {b:e}"
+            );
         }
     }
 }
