@@ -10,6 +10,7 @@
 //! the state of the lazy optimiser update; [`SampledStep`] reports a step.
 
 mod classes;
+mod footprint;
 mod lazy;
 mod sampler;
 
@@ -152,7 +153,7 @@ impl<T: Real> PartialFc<T> {
             ));
         }
         let capacity = batch_capacity.max(1);
-        let kept_cap = target.max(capacity).min(c);
+        let kept_cap = footprint::kept_capacity(c, target, capacity);
         let sub = head.sub_head(kept_cap)?;
         let ws = Workspace::try_new(&sub, capacity)?;
         let soft_len = if cfg.loss.use_soft {
