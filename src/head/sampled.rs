@@ -49,22 +49,28 @@ impl<T: Real> ArcFaceHead<T> {
         }
     }
 
-    /// [`Self::load_classes`] from a head whose kept rows are first brought
-    /// up to date, one class at a time while its rows are in cache:
-    /// `prepare` changes the rows of class `c` in `full`'s weights (or
-    /// fails, leaving them), then their norms are refreshed and they are
-    /// copied. On an error the classes before stay prepared.
-    pub(crate) fn load_prepared_classes(
+    /// [`Self::load_classes`] where some kept rows are loaded through a
+    /// map: `map(c, rows, into)` may write class `c`'s rows as they should
+    /// be (from `rows`, the stored ones) into `into` and return `true`, in
+    /// which case their norms are computed here; `false` copies the stored
+    /// rows and norms. `full` is only read: its rows are brought up to date
+    /// later (by the update that writes them anyway).
+    pub(crate) fn load_mapped_classes(
         &mut self,
-        full: &mut Self,
+        full: &Self,
         kept: &[u32],
-        mut prepare: impl FnMut(&mut [T], u32) -> Result<()>,
+        mut map: impl FnMut(u32, &[T], &mut [T]) -> Result<bool>,
     ) -> Result<()> {
         self.resize_classes(full, kept);
+        let (_, k, _, d) = full.dims();
+        let kd = k * d;
         for (j, &c) in kept.iter().enumerate() {
-            prepare(&mut full.weight, c)?;
-            full.refresh_classes(core::slice::from_ref(&c));
-            self.copy_class(j, full, c);
+            let src = &full.weight[c as usize * kd..][..kd];
+            if map(c, src, &mut self.weight[j * kd..][..kd])? {
+                self.refresh_classes(&[j as u32]);
+            } else {
+                self.copy_class(j, full, c);
+            }
         }
         Ok(())
     }

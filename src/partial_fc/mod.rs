@@ -14,7 +14,7 @@ mod footprint;
 mod lazy;
 mod sampler;
 
-pub(crate) use lazy::Map2;
+pub(crate) use lazy::{Map2, IDENTITY};
 
 use crate::config::{check_nonneg, invalid};
 use crate::error::{check_len, Result};
@@ -464,28 +464,25 @@ impl<T: Real> PartialFc<T> {
         Ok(())
     }
 
-    /// Brings the kept rows (and their momentum) up to date and loads them
-    /// into the sub-head, one class at a time while its rows are in cache:
-    /// each is checked, then written and marked current, so that an error
-    /// leaves every class either caught up or as it was (the dense state
-    /// they represent is the same either way).
-    fn load_caught_up(&mut self, head: &mut ArcFaceHead<T>, opt: &mut Optimizer<T>) -> Result<()> {
+    /// Loads the kept rows into the sub-head as they are after their
+    /// pending catch-up (a row lagging behind is mapped on its way into the
+    /// sub-head; each mapped row is checked for finiteness). The head and
+    /// optimiser are only read: the update applies the same catch-up when it
+    /// writes the rows, so each row is read and written once a step.
+    fn load_caught_up(&mut self, head: &ArcFaceHead<T>, opt: &Optimizer<T>) -> Result<()> {
         let (_, k, d) = self.dims;
         let kd = k * d;
-        let (lazy, flags) = (&mut self.lazy, &self.flags);
+        let (lazy, flags) = (&self.lazy, &self.flags);
         self.sub
-            .load_prepared_classes(head, self.sampler.kept(), |w, c| {
+            .load_mapped_classes(head, self.sampler.kept(), |c, rows, into| {
                 // a frozen class's rows never move (nor its momentum)
-                if !flags.trainable(c) {
-                    return Ok(());
-                }
-                if let Some(m) = lazy.pending(c).copied() {
-                    let rows = c as usize * kd..(c as usize + 1) * kd;
-                    opt.map_rows(w, rows.clone(), &m, d, false)?;
-                    opt.map_rows(w, rows, &m, d, true)?;
-                    lazy.mark_current(c);
-                }
-                Ok(())
+                let pending = flags.trainable(c).then(|| lazy.pending(c)).flatten();
+                let Some(m) = pending else {
+                    return Ok(false);
+                };
+                let r0 = c as usize * kd;
+                opt.map_weights(rows, r0..r0 + kd, m, into, d)?;
+                Ok(true)
             })
     }
 
@@ -501,15 +498,17 @@ impl<T: Real> PartialFc<T> {
         let kept = self.sampler.kept();
         let grad = self.ws.grad_weight();
         let map = opt.zero_grad_map(lr);
-        let flags = &self.flags;
+        let (flags, lazy) = (&self.flags, &self.lazy);
         // every row checked before any is written: all or nothing; a frozen
-        // class takes no update (no decay, no momentum, no moments)
+        // class takes no update (no decay, no momentum, no moments); a row
+        // lagging behind first takes its pending catch-up
         for (&c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
             if !flags.trainable(c) {
                 continue;
             }
             let r0 = c as usize * kd;
-            opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, false)?;
+            let pre = lazy.pending(c);
+            opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, pre, false)?;
         }
         // then written, each class's norms refreshed while it is in cache
         for (c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
@@ -517,7 +516,8 @@ impl<T: Real> PartialFc<T> {
                 continue;
             }
             let r0 = *c as usize * kd;
-            opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, true)?;
+            let pre = lazy.pending(*c);
+            opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, pre, true)?;
             head.refresh_classes(core::slice::from_ref(c));
         }
         opt.count_sparse_step();

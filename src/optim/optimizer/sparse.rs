@@ -8,7 +8,7 @@
 use super::Optimizer;
 use crate::error::{Error, Result};
 use crate::optim::OptimizerConfig;
-use crate::partial_fc::Map2;
+use crate::partial_fc::{Map2, IDENTITY};
 use crate::real::Real;
 
 impl<T: Real> Optimizer<T> {
@@ -92,12 +92,54 @@ impl<T: Real> Optimizer<T> {
         non_finite(start + bad.unwrap_or(0), d)
     }
 
+    /// The weights of `w` (the elements `range` of the head's weights) after
+    /// the map `m`, written into `into`; an error naming the first that is
+    /// not finite. Nothing of the optimiser's is written: the momentum's
+    /// share of the map is applied when the rows are updated
+    /// ([`Self::update_rows`] with the same map).
+    pub(crate) fn map_weights(
+        &self,
+        w: &[T],
+        range: core::ops::Range<usize>,
+        m: &Map2,
+        into: &mut [T],
+        d: usize,
+    ) -> Result<()> {
+        let [a, b, _, _] = m.map(T::from_f64);
+        let zero = T::ZERO;
+        let start = range.start;
+        // x·0 is 0 for a finite x and NaN otherwise: a branch-free check
+        let probe = if self.state1.is_empty() {
+            into.iter_mut().zip(w).fold(zero, |acc, (o, &wi)| {
+                *o = a * wi;
+                acc + *o * zero
+            })
+        } else {
+            let s1 = &self.state1[range];
+            into.iter_mut()
+                .zip(w)
+                .zip(s1)
+                .fold(zero, |acc, ((o, &wi), &bi)| {
+                    *o = a * wi + b * bi;
+                    acc + *o * zero
+                })
+        };
+        if probe.is_finite_() {
+            return Ok(());
+        }
+        let bad = into.iter().position(|v| !v.is_finite_()).unwrap_or(0);
+        non_finite(start + bad, d)
+    }
+
     /// One step of the dense rule at `lr` on the rows `range` of `w`, whose
     /// gradient is `grad` (as long as the range): with `commit == false`
     /// only checks that the results are finite (writing nothing), with
     /// `commit == true` writes them (the same arithmetic) without checking.
-    /// Does not count the step ([`Self::count_sparse_step`] does, once all
-    /// rows are done).
+    /// With `pre`, each (weight, momentum) pair first takes that map (the
+    /// row's pending catch-up, SGD only), in the same arithmetic as
+    /// [`Self::map_rows`]. Does not count the step
+    /// ([`Self::count_sparse_step`] does, once all rows are done).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn update_rows(
         &mut self,
         w: &mut [T],
@@ -105,10 +147,41 @@ impl<T: Real> Optimizer<T> {
         grad: &[T],
         lr: f64,
         d: usize,
+        pre: Option<&Map2>,
+        commit: bool,
+    ) -> Result<()> {
+        // one loop per case, so that the map's test leaves the inner loops
+        match pre {
+            Some(m) => self.update_rows_with::<true>(w, range, grad, lr, d, m, commit),
+            None => self.update_rows_with::<false>(w, range, grad, lr, d, &IDENTITY, commit),
+        }
+    }
+
+    /// [`Self::update_rows`] with the map `pre` when `PRE`.
+    #[allow(clippy::too_many_arguments)]
+    fn update_rows_with<const PRE: bool>(
+        &mut self,
+        w: &mut [T],
+        range: core::ops::Range<usize>,
+        grad: &[T],
+        lr: f64,
+        d: usize,
+        pre: &Map2,
         commit: bool,
     ) -> Result<()> {
         let rule = self.rule(lr);
         let zero = T::ZERO;
+        let [pa, pb, pc, pe] = pre.map(T::from_f64);
+        let has_pre = PRE;
+        // (w, b) after the pending map (without one: as they are, bit for bit)
+        let caught = |wi: T, bi: T| {
+            if has_pre {
+                (pa * wi + pb * bi, pc * wi + pe * bi)
+            } else {
+                (wi, bi)
+            }
+        };
+        let caught_w = |wi: T| if has_pre { pa * wi } else { wi };
         let start = range.start;
         let w = &mut w[range.clone()];
         let grad = &grad[..w.len()];
@@ -117,18 +190,18 @@ impl<T: Real> Optimizer<T> {
         let bad = match (self.state1.is_empty(), self.state2.is_empty(), commit) {
             (true, _, false) => {
                 let probe = w.iter().zip(grad).fold(zero, |acc, (&wi, &g)| {
-                    acc + nan_if_bad(rule.apply(wi, g, zero, zero))
+                    acc + nan_if_bad(rule.apply(caught_w(wi), g, zero, zero))
                 });
                 (!probe.is_finite_()).then(|| {
                     w.iter()
                         .zip(grad)
-                        .position(|(&wi, &g)| !ok(rule.apply(wi, g, zero, zero)))
+                        .position(|(&wi, &g)| !ok(rule.apply(caught_w(wi), g, zero, zero)))
                         .unwrap_or(0)
                 })
             }
             (true, _, true) => {
                 for (wi, &g) in w.iter_mut().zip(grad) {
-                    *wi = rule.apply(*wi, g, zero, zero).0;
+                    *wi = rule.apply(caught_w(*wi), g, zero, zero).0;
                 }
                 None
             }
@@ -139,25 +212,31 @@ impl<T: Real> Optimizer<T> {
                     .zip(grad)
                     .zip(s1)
                     .fold(zero, |acc, ((&wi, &g), &a)| {
-                        acc + nan_if_bad(rule.apply(wi, g, a, zero))
+                        let (wi, a) = caught(wi, a);
+                        acc + nan_if_bad(rule.apply(wi, g, a, zero)) + a * zero
                     });
                 (!probe.is_finite_()).then(|| {
                     w.iter()
                         .zip(grad)
                         .zip(s1)
-                        .position(|((&wi, &g), &a)| !ok(rule.apply(wi, g, a, zero)))
+                        .position(|((&wi, &g), &a)| {
+                            let (wi, a) = caught(wi, a);
+                            !(a.is_finite_() && ok(rule.apply(wi, g, a, zero)))
+                        })
                         .unwrap_or(0)
                 })
             }
             (false, true, true) => {
                 for ((wi, &g), a) in w.iter_mut().zip(grad).zip(&mut self.state1[range]) {
-                    let (nw, n1, _) = rule.apply(*wi, g, *a, zero);
+                    let (cw, ca) = caught(*wi, *a);
+                    let (nw, n1, _) = rule.apply(cw, g, ca, zero);
                     *wi = nw;
                     *a = n1;
                 }
                 None
             }
             (false, false, false) => {
+                debug_assert!(!has_pre, "AdamW rows take no catch-up");
                 let states = self.state1[range.clone()].iter().zip(&self.state2[range]);
                 let probe = w
                     .iter()
