@@ -67,6 +67,6 @@ impl ClassFlags {
     #[inline]
     pub(crate) fn trainable(&self, c: u32) -> bool {
         let c = c as usize;
-        !(self.any_retired && self.retired[c]) && !(self.any_frozen && self.frozen[c])
+        !((self.any_retired && self.retired[c]) || (self.any_frozen && self.frozen[c]))
     }
 }

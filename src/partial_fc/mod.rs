@@ -508,7 +508,15 @@ impl<T: Real> PartialFc<T> {
             }
             let r0 = c as usize * kd;
             let pre = lazy.pending(c);
-            opt.update_rows(head.weight_mut_for_rows(), r0..r0 + kd, g, lr, d, pre, false)?;
+            opt.update_rows(
+                head.weight_mut_for_rows(),
+                r0..r0 + kd,
+                g,
+                lr,
+                d,
+                pre,
+                false,
+            )?;
         }
         // then written, each class's norms refreshed while it is in cache
         for (c, g) in kept.iter().zip(grad.chunks_exact(kd)) {
