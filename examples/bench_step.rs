@@ -24,10 +24,17 @@
 //! read and copy measurements use one thread whatever `--threads` says. The
 //! parallel faer products are timed in rounds of their own, after the
 //! interleaved rounds of everything else.
+//!
+//! With `--sample-rate R` (and optionally `--dense-c C'`) it times PartialFC's
+//! sampled training step against the dense step of ⌈R·C⌉ classes instead
+//! (`examples/support/sampled.rs` describes its JSON line).
 use arcface::{ArcFaceHead, Batch, HeadConfig, Workspace};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use std::time::Instant;
+
+#[path = "support/sampled.rs"]
+mod sampled;
 
 struct Args {
     n: usize,
@@ -36,6 +43,8 @@ struct Args {
     k: usize,
     threads: usize,
     seconds: f64,
+    sample_rate: Option<f64>,
+    dense_c: Option<usize>,
 }
 
 fn parse() -> Args {
@@ -46,6 +55,8 @@ fn parse() -> Args {
         k: 1,
         threads: 1,
         seconds: 3.0,
+        sample_rate: None,
+        dense_c: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -62,7 +73,11 @@ fn parse() -> Args {
             "--k" => a.k = num(),
             "--threads" => a.threads = num(),
             "--seconds" => a.seconds = v.parse().expect("--seconds needs a number"),
-            other => panic!("unknown argument {other} (use --n --d --c --k --threads --seconds)"),
+            "--sample-rate" => a.sample_rate = Some(v.parse().expect("--sample-rate needs a number")),
+            "--dense-c" => a.dense_c = Some(num()),
+            other => panic!(
+                "unknown argument {other} (use --n --d --c --k --threads --seconds --sample-rate --dense-c)"
+            ),
         }
         i += 2;
     }
@@ -171,7 +186,22 @@ fn main() {
         .num_threads(a.threads)
         .build()
         .unwrap();
-    pool.install(|| run(&a));
+    match a.sample_rate {
+        Some(rate) => {
+            let s = sampled::SampledArgs {
+                n: a.n,
+                d: a.d,
+                c: a.c,
+                k: a.k,
+                threads: a.threads,
+                seconds: a.seconds,
+                rate,
+                dense_c: a.dense_c,
+            };
+            pool.install(|| sampled::run(&s, peak_rss_mb))
+        }
+        None => pool.install(|| run(&a)),
+    }
 }
 
 /// Sets up the head, the batch and the plain products' operands, times them

@@ -209,6 +209,9 @@ typedef struct ArcfaceTrainConfig {
   size_t eval_every;
   // Also measure training top-1 (default 1).
   uint8_t train_accuracy;
+  // PartialFC's sample rate in (0, 1]: each step keeps the batch's classes
+  // and samples the others up to ⌈r·C⌉ (default 1: the full head).
+  double sample_rate;
 } ArcfaceTrainConfig;
 
 // How `arcface_head_enrol` builds a new class by weight imprinting

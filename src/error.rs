@@ -135,6 +135,18 @@ pub enum Error {
         /// The class.
         class: usize,
     },
+    /// A run resumed from saved optimiser state with a setting that differs
+    /// from the saved run's ([`crate::RunRecord`]): the sample rate or the
+    /// learning-rate schedule.
+    ResumeMismatch {
+        /// The setting (`sample_rate`, `lr`, `schedule`, `warmup_epochs`,
+        /// `warmup_start_factor`).
+        field: &'static str,
+        /// The saved run's value.
+        saved: String,
+        /// The value asked for.
+        requested: String,
+    },
     /// A training label, or a non-zero soft target, naming a retired class.
     RetiredLabel {
         /// Index of the sample in the batch.
@@ -243,6 +255,15 @@ impl fmt::Display for Error {
                 write!(f, "`{what}`: class {class} is listed twice")
             }
             Error::AlreadyRetired { class } => write!(f, "class {class} is retired"),
+            Error::ResumeMismatch {
+                field,
+                saved,
+                requested,
+            } => write!(
+                f,
+                "`{field}`: the saved run used {saved}, this run asks for {requested}; a resumed \
+                 run continues with the saved run's settings"
+            ),
             Error::RetiredLabel { sample, class } => write!(
                 f,
                 "sample {sample} is labelled with retired class {class}"

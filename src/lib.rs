@@ -70,6 +70,7 @@ mod memory;
 pub mod ops;
 mod optim;
 mod parallel;
+mod partial_fc;
 mod real;
 mod rng;
 mod simd;
@@ -88,6 +89,7 @@ pub use margin::{
     SIN_THETA_FLOOR,
 };
 pub use parallel::Threads;
+pub use partial_fc::{PartialFc, SampledStep};
 pub use real::Real;
 pub use rng::SplitMix64;
 pub use simd::simd_level;
@@ -98,5 +100,6 @@ pub use checkpoint::{
 };
 pub use optim::{AdamW, LrSchedule, LrScheduler, Optimizer, OptimizerConfig, Sgd};
 pub use train::{
-    evaluate, Dataset, EpochInfo, EvalMetrics, Event, StepInfo, TrainConfig, TrainReport, Trainer,
+    evaluate, Dataset, EpochInfo, EvalMetrics, Event, RunRecord, StepInfo, TrainConfig,
+    TrainReport, Trainer,
 };

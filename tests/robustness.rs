@@ -30,6 +30,7 @@ use common::invariants::adaptive::{check_adaptive, decode_adaptive};
 use common::invariants::lifecycle::check_lifecycle;
 use common::invariants::margin::{check_margin, decode_margin};
 use common::invariants::margins_file::{check_file, decode_file};
+use common::invariants::sampled::check_sampled;
 use common::invariants::step::check_step;
 use common::invariants::step_case::decode_step;
 
@@ -39,6 +40,7 @@ fn run_margin(b: &[u8]) {
 fn run_step(b: &[u8]) {
     let case = decode_step(b);
     check_step(&case);
+    check_sampled(&case, b.last().copied().unwrap_or(0));
     check_lifecycle(&case);
 }
 fn run_file(b: &[u8]) {

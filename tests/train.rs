@@ -137,21 +137,26 @@ fn a_step_allocates_nothing() {
         allocs() > before && probe.capacity() >= 10,
         "the counter counts"
     );
-    for (opt, k) in [
+    for (opt, k, sample_rate) in [
         (
             OptimizerConfig::Sgd(Sgd {
                 nesterov: true,
                 ..Sgd::default()
             }),
             1,
+            1.0,
         ),
-        (OptimizerConfig::AdamW(AdamW::default()), 3),
+        (OptimizerConfig::AdamW(AdamW::default()), 3, 1.0),
+        // PartialFC: sampling, the lazy update and its catch-up
+        (OptimizerConfig::Sgd(Sgd::default()), 2, 0.3),
+        (OptimizerConfig::AdamW(AdamW::default()), 1, 0.5),
     ] {
         let cfg = TrainConfig {
             epochs: 2,
             batch_size: 16,
             optimizer: opt,
             lr: 0.01,
+            sample_rate,
             ..TrainConfig::default()
         };
         let mut t = Trainer::new(head(20, 32, k).with_threads(Threads::Sequential), cfg).unwrap();

@@ -260,6 +260,9 @@ pub struct ArcfaceTrainConfig {
     pub eval_every: usize,
     /// Also measure training top-1 (default 1).
     pub train_accuracy: u8,
+    /// PartialFC's sample rate in (0, 1]: each step keeps the batch's classes
+    /// and samples the others up to ⌈r·C⌉ (default 1: the full head).
+    pub sample_rate: f64,
 }
 
 impl ArcfaceTrainConfig {
@@ -295,6 +298,7 @@ impl ArcfaceTrainConfig {
             adaptive_margins: t.adaptive_margins.unwrap_or_default().into(),
             eval_every: t.eval_every,
             train_accuracy: t.train_accuracy as u8,
+            sample_rate: t.sample_rate,
         }
     }
 
@@ -326,6 +330,7 @@ impl ArcfaceTrainConfig {
             eval_every: self.eval_every,
             train_accuracy: self.train_accuracy != 0,
             train_classes: None,
+            sample_rate: self.sample_rate,
         };
         cfg.validate()?;
         Ok(cfg)

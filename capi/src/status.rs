@@ -87,7 +87,8 @@ impl From<arcface::Error> for Fail {
             | E::NonFiniteMargin { .. }
             | E::MarginsFile { .. }
             | E::AdaptiveMargins { .. }
-            | E::MissingSoftTargets => S::ArcfaceBadConfig,
+            | E::MissingSoftTargets
+            | E::ResumeMismatch { .. } => S::ArcfaceBadConfig,
             E::Shape { .. } | E::EmptyBatch | E::NoEmbeddings { .. } => S::ArcfaceBadLength,
             E::LabelOutOfRange { .. } | E::RetiredLabel { .. } => S::ArcfaceBadLabel,
             E::UnknownClass { .. } | E::DuplicateClass { .. } | E::AlreadyRetired { .. } => {

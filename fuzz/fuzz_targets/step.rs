@@ -9,7 +9,9 @@
 //! visible results unchanged bit for bit, or a finite loss and finite
 //! gradients of the right shapes; invalid batches are always errors;
 //! `loss` equals `forward_backward`; refused `sgd_step`/`set_margins` write
-//! nothing. On the same case, the class lifecycle (`invariants::lifecycle`):
+//! nothing. Then PartialFC's sampled step on the same case (`sampled`):
+//! finite outputs, refused rates, rows never sampled equal to their
+//! closed-form SGD trajectory. On the same case, the class lifecycle (`invariants::lifecycle`):
 //! the case's features enrolled as a new class, then a retirement and a
 //! removal; a refused call changes nothing. Cleaning (`invariants::clean`:
 //! `clean`, `to_single_centre`) errors exactly on bad
@@ -25,5 +27,6 @@ mod invariants;
 fuzz_target!(|data: &[u8]| {
     let case = invariants::step_case::decode_step(data);
     invariants::step::check_step(&case);
+    invariants::sampled::check_sampled(&case, data.last().copied().unwrap_or(0));
     invariants::lifecycle::check_lifecycle(&case);
 });

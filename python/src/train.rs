@@ -18,14 +18,16 @@ use std::ops::ControlFlow;
 /// `Trainer(head, optimizer=None, *, epochs=20, batch_size=128, lr=None,
 /// schedule='cosine', eta_min=0.0, step_size=None, gamma=0.1,
 /// warmup_epochs=0, warmup_start_factor=0.001, seed=0, drop_last=False,
-/// adaptive_margins=None, eval_every=1)`: the defaults are the library's
+/// adaptive_margins=None, eval_every=1, sample_rate=1.0)`: the defaults are the library's
 /// (`TrainConfig`). `optimizer` is an `SGD` or `AdamW` of the same head
 /// (its state carries on and is kept; `lr` defaults to its `lr`); without
 /// one, SGD with its defaults. `schedule` is 'cosine' (down to `eta_min`),
 /// 'step' (×`gamma` every `step_size` epochs, default a third of the run)
 /// or 'constant'. `adaptive_margins` is a dict of the hook's parameters
 /// (`margin_min`, `margin_max`, `power`), applied to the training labels
-/// before the first step.
+/// before the first step. `sample_rate` in (0, 1] trains with PartialFC's
+/// sampling (the batch's classes and a seeded sample of the others, ⌈r·C⌉
+/// in all; 1, the default, is the full head).
 #[pyclass(module = "arcface", name = "Trainer")]
 pub struct Trainer {
     head: Py<ArcFaceClsHead>,
@@ -39,7 +41,7 @@ impl Trainer {
     #[pyo3(signature = (head, optimizer=None, *, epochs=None, batch_size=None, lr=None,
         schedule="cosine", eta_min=None, step_size=None, gamma=None, warmup_epochs=None,
         warmup_start_factor=None, seed=None, drop_last=None, adaptive_margins=None,
-        eval_every=None))]
+        eval_every=None, sample_rate=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -58,6 +60,7 @@ impl Trainer {
         drop_last: Option<bool>,
         adaptive_margins: Option<&Bound<'_, PyDict>>,
         eval_every: Option<usize>,
+        sample_rate: Option<f64>,
     ) -> PyResult<Self> {
         let d = TrainConfig::default();
         let epochs = epochs.unwrap_or(d.epochs);
@@ -119,6 +122,7 @@ impl Trainer {
             drop_last: drop_last.unwrap_or(d.drop_last),
             adaptive_margins: adaptive,
             eval_every: eval_every.unwrap_or(d.eval_every),
+            sample_rate: sample_rate.unwrap_or(d.sample_rate),
             ..d
         };
         cfg.validate().map_err(to_py)?;

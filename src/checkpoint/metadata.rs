@@ -159,7 +159,7 @@ impl<'a> Obj<'a> {
             })
             .collect()
     }
-    fn obj(&self, key: &str, prefix: &'a str) -> Result<Obj<'a>> {
+    pub(super) fn obj(&self, key: &str, prefix: &'a str) -> Result<Obj<'a>> {
         let map = self
             .get(key)?
             .as_object()

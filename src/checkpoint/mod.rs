@@ -8,6 +8,7 @@
 mod dtype;
 mod metadata;
 mod optimizer;
+mod run;
 
 pub use dtype::WeightDtype;
 pub use optimizer::{load_optimizer, optimizer_path, save_optimizer};

@@ -3,11 +3,13 @@
 //! `load_state_dict(strict=True)`.
 
 use super::metadata::{floats, Obj};
+use super::run::{parse_run, run_to_json, RUN_KEY};
 use super::{ckpt_err, open, Raw, WeightDtype, FORMAT_VERSION, WEIGHT_KEY};
 use crate::error::Result;
 use crate::head::ArcFaceHead;
 use crate::optim::{AdamW, Optimizer, OptimizerConfig, Sgd};
 use crate::real::Real;
+use crate::train::RunRecord;
 use safetensors::SafeTensors;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -37,10 +39,14 @@ fn state_key(name: &str) -> String {
     format!("{WEIGHT_KEY}.{name}")
 }
 
-/// The metadata JSON: version, PyTorch class name, step count and
-/// hyper-parameters with PyTorch's names.
-fn to_json(opt: &OptimizerConfig, steps: u64) -> String {
+/// The metadata JSON: version, PyTorch class name, step count,
+/// hyper-parameters with PyTorch's names, and the run record if any.
+fn to_json<T: Real>(o: &Optimizer<T>) -> String {
+    let (opt, steps) = (o.config(), o.steps());
     let mut m = Map::new();
+    if let Some(r) = o.run() {
+        m.insert(RUN_KEY.into(), run_to_json(r));
+    }
     m.insert("format_version".into(), Value::from(FORMAT_VERSION));
     m.insert("type".into(), Value::from(opt.name()));
     m.insert("step".into(), Value::from(steps));
@@ -99,10 +105,7 @@ pub fn save_optimizer<T: Real>(
         (n.as_str(), raw)
     });
     let raws: Vec<(&str, Raw<'_>)> = raws.collect();
-    let metadata = [(
-        OPTIM_METADATA_KEY.to_string(),
-        to_json(opt.config(), opt.steps()),
-    )];
+    let metadata = [(OPTIM_METADATA_KEY.to_string(), to_json(opt))];
     let bytes = safetensors::serialize(
         raws.iter().map(|(n, r)| (*n, r)),
         Some(metadata.into_iter().collect()),
@@ -144,8 +147,9 @@ pub fn load_optimizer<T: Real>(
             format!("has no `{OPTIM_METADATA_KEY}` metadata: not an optimiser-state file"),
         )
     })?;
-    let (config, steps) = parse_json(&json, &p)?;
+    let (config, steps, run) = parse_json(&json, &p)?;
     let mut opt = Optimizer::new(config, head)?;
+    opt.set_run(run);
     let shape = head.config().weight_shape();
     let bufs = config
         .state_names()
@@ -157,8 +161,9 @@ pub fn load_optimizer<T: Real>(
     Ok(opt)
 }
 
-/// The optimiser configuration and step count of the metadata JSON.
-fn parse_json(json: &str, path: &str) -> Result<(OptimizerConfig, u64)> {
+/// The optimiser configuration, step count and run record of the metadata
+/// JSON.
+fn parse_json(json: &str, path: &str) -> Result<(OptimizerConfig, u64, Option<RunRecord>)> {
     let value: Value = serde_json::from_str(json)
         .map_err(|e| ckpt_err(path, format!("metadata is not valid JSON ({e})")))?;
     let map = value
@@ -193,7 +198,8 @@ fn parse_json(json: &str, path: &str) -> Result<(OptimizerConfig, u64)> {
         }
         t => return Err(o.err("type", &format!("is {t:?}, expected \"SGD\" or \"AdamW\""))),
     };
-    Ok((config, steps))
+    let run = parse_run(&o)?;
+    Ok((config, steps, run))
 }
 
 /// The state tensor `name`, which must be a float tensor of `shape`.

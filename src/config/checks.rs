@@ -31,3 +31,15 @@ pub(crate) fn check_unit_interval(field: &'static str, v: f64) -> Result<()> {
     }
     Ok(())
 }
+
+/// A PartialFC sample rate: in (0, 1].
+pub(crate) fn check_sample_rate(rate: f64) -> Result<()> {
+    if rate > 0.0 && rate <= 1.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            "sample_rate",
+            format!("is {rate}, must be in (0, 1]"),
+        ))
+    }
+}

@@ -13,7 +13,9 @@ mod lifecycle;
 mod loss;
 mod training;
 
-pub(crate) use checks::{check_nonneg, check_positive, check_unit_interval, invalid};
+pub(crate) use checks::{
+    check_nonneg, check_positive, check_sample_rate, check_unit_interval, invalid,
+};
 pub use loss::{LabelSmooth, LossConfig, Reduction, SmoothMode};
 
 use crate::error::{check_len, Error, Result};

@@ -220,6 +220,7 @@ impl Default for TrainConfig {
             adaptive_margins: None,
             eval_every: 1,
             train_accuracy: true,
+            sample_rate: 1.0,
             train_classes: None,
         }
     }
@@ -263,6 +264,7 @@ impl TrainConfig {
             crate::head::check_class_list("train_classes", list, usize::MAX)?;
         }
         self.optimizer.validate()?;
+        super::check_sample_rate(self.sample_rate)?;
         LrScheduler::new(self.lr, self.schedule, 1)
             .with_warmup(self.warmup_epochs, self.warmup_start_factor)
             .validate()

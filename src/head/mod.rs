@@ -18,6 +18,7 @@ mod forward;
 mod grow;
 mod margins;
 mod norm;
+mod sampled;
 mod validate;
 mod weights;
 mod workspace;

@@ -6,6 +6,9 @@ use crate::error::{check_finite, check_len, Error, Result};
 use crate::head::ArcFaceHead;
 use crate::memory::{bytes_of, try_filled};
 use crate::real::Real;
+use crate::train::RunRecord;
+
+mod sparse;
 
 /// An optimiser and its state for one head: momentum buffer (SGD) or first
 /// and second moments (AdamW), each as long as the weights, allocated here
@@ -32,6 +35,8 @@ pub struct Optimizer<T> {
     state1: Vec<T>,
     state2: Vec<T>,
     steps: u64,
+    /// The run that stepped it, when a trainer did.
+    run: Option<RunRecord>,
 }
 
 impl<T: Real> Optimizer<T> {
@@ -62,7 +67,34 @@ impl<T: Real> Optimizer<T> {
             state1: try_filled(if n >= 1 { len } else { 0 }, T::ZERO, "optimiser state")?,
             state2: try_filled(if n >= 2 { len } else { 0 }, T::ZERO, "optimiser state")?,
             steps: 0,
+            run: None,
         })
+    }
+
+    /// The run this optimiser's state comes from (its sample rate and
+    /// schedule), when a [`crate::Trainer`] recorded it; saved and loaded
+    /// with the state. `None` for an optimiser stepped by hand.
+    ///
+    /// ```
+    /// use arcface::{ArcFaceHead, HeadConfig, TrainConfig, Trainer};
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(3, 4), 0).unwrap();
+    /// let cfg = TrainConfig { sample_rate: 0.5, ..TrainConfig::default() };
+    /// let t = Trainer::new(head, cfg.clone()).unwrap();
+    /// assert_eq!(t.optimizer().run(), Some(&cfg.run_record()));
+    /// ```
+    pub fn run(&self) -> Option<&RunRecord> {
+        self.run.as_ref()
+    }
+
+    /// Records (or clears) the run this state belongs to.
+    ///
+    /// ```
+    /// let mut opt = arcface::Optimizer::<f64>::with_len(Default::default(), 4).unwrap();
+    /// opt.set_run(Some(arcface::TrainConfig::default().run_record()));
+    /// assert!(opt.run().is_some());
+    /// ```
+    pub fn set_run(&mut self, run: Option<RunRecord>) {
+        self.run = run;
     }
 
     /// The bytes of state an optimiser of `config` keeps for `len`

@@ -39,6 +39,12 @@ pub struct StepInfo {
     pub batch_len: usize,
     /// Training top-1 hits in the batch (when measured).
     pub batch_correct: Option<usize>,
+    /// Classes the step computed: C, or with PartialFC sampling
+    /// ([`crate::TrainConfig::sample_rate`] < 1) the kept count.
+    pub kept_classes: usize,
+    /// With sampling: the batch's positives alone exceeded ⌈r·C⌉, so all of
+    /// them (and no other class) were kept.
+    pub positives_exceeded: bool,
     /// Seconds since `fit` began.
     pub elapsed: f64,
 }

@@ -10,11 +10,13 @@
 mod dataset;
 mod eval;
 mod events;
+mod run;
 mod trainer;
 
 pub use dataset::Dataset;
 pub use eval::{evaluate, EvalMetrics};
 pub use events::{EpochInfo, Event, StepInfo, TrainReport};
+pub use run::RunRecord;
 pub use trainer::Trainer;
 
 use crate::margin::AdaptiveMargins;
@@ -72,6 +74,13 @@ pub struct TrainConfig {
     /// Also measure training top-1 on each batch (one more product per step,
     /// about a third more work).
     pub train_accuracy: bool,
+    /// PartialFC's sample rate r in (0, 1]: each step keeps the batch's
+    /// classes and samples the others to ⌈r·C⌉, and updates only the kept
+    /// rows, exactly as the dense SGD update would (AdamW: `LazyAdam`); see
+    /// [`crate::PartialFc`]. 1 (the default) is the full head. With r < 1
+    /// the training accuracy is not measured (it needs every class's
+    /// logits), and every row is brought up to date at each epoch's end.
+    pub sample_rate: f64,
     /// Train only these classes' rows (`None`: all). The others are frozen
     /// for the run ([`crate::ArcFaceHead::set_trainable_classes`]): no
     /// gradient written or applied, their rows bit-identical afterwards;

@@ -13,6 +13,8 @@ use crate::rng::SplitMix64;
 use core::ops::ControlFlow;
 use std::time::Instant;
 
+mod sampled;
+
 /// Trains a head: owns it, its optimiser, and every buffer a step needs
 /// (sized at the start of [`Trainer::fit`]), so that a step allocates nothing.
 ///
@@ -53,6 +55,8 @@ pub struct Trainer<T: Real> {
     rng: SplitMix64,
     /// Shuffles drawn from `rng` so far: one per epoch run.
     epochs_shuffled: usize,
+    /// PartialFC's sampled step, when `cfg.sample_rate < 1` (made by `fit`).
+    pfc: Option<crate::PartialFc<T>>,
 }
 
 impl<T: Real> Trainer<T> {
@@ -70,7 +74,12 @@ impl<T: Real> Trainer<T> {
     }
 
     /// A trainer that continues with `opt` (for example one restored with
-    /// [`crate::load_optimizer`]); `cfg.optimizer` is ignored.
+    /// [`crate::load_optimizer`]); `cfg.optimizer` is ignored. When `opt`
+    /// records the run that saved it ([`Optimizer::run`]), `cfg` must
+    /// continue that run: the same sample rate and schedule
+    /// ([`crate::RunRecord::check_resume`]), else
+    /// [`crate::Error::ResumeMismatch`]. The trainer then records `cfg`'s
+    /// run in the optimiser.
     ///
     /// ```
     /// use arcface::{ArcFaceHead, HeadConfig, Optimizer, TrainConfig, Trainer};
@@ -85,16 +94,30 @@ impl<T: Real> Trainer<T> {
     ) -> Result<Self> {
         cfg.validate()?;
         opt.check_fits(&head)?;
+        let run = cfg.run_record();
+        if let Some(saved) = opt.run() {
+            saved.check_resume(&run)?;
+        }
+        let mut opt = opt;
+        opt.set_run(Some(run));
         let mut cfg = cfg;
         cfg.optimizer = *opt.config();
+        // sampled steps run in the sampler's own workspace: the head's needs
+        // no C×D gradient
+        let ws = if cfg.sample_rate < 1.0 {
+            Workspace::try_inference(&head, 1)?
+        } else {
+            Workspace::try_new(&head, 1)?
+        };
         Ok(Self {
-            ws: Workspace::try_new(&head, 1)?,
+            ws,
             batch_x: Vec::new(),
             batch_y: Vec::new(),
             logits: Vec::new(),
             order: Vec::new(),
             rng: SplitMix64::new(cfg.seed),
             epochs_shuffled: 0,
+            pfc: None,
             head,
             opt,
             cfg,
@@ -228,24 +251,34 @@ impl<T: Real> Trainer<T> {
         for _ in self.epochs_shuffled..self.cfg.start_epoch {
             self.reshuffle();
         }
-        for epoch in self.cfg.start_epoch + 1..=epochs {
-            let epoch_start = Instant::now();
-            self.reshuffle();
-            let tally = self.train_epoch(train, epoch, &mut run, &mut on_event)?;
-            report.steps = run.global_step;
-            report.samples += tally.seen;
-            if tally.stopped {
-                report.stopped_early = true;
-                break;
+        let mut epochs_run = || -> Result<()> {
+            for epoch in self.cfg.start_epoch + 1..=epochs {
+                let epoch_start = Instant::now();
+                self.reshuffle();
+                let tally = self.train_epoch(train, epoch, &mut run, &mut on_event)?;
+                report.steps = run.global_step;
+                report.samples += tally.seen;
+                if tally.stopped {
+                    report.stopped_early = true;
+                    break;
+                }
+                // the head is read (evaluation, callbacks) with every row current
+                self.flush_sampled()?;
+                let info = self.end_epoch(epoch, &tally, held_out.as_mut(), epoch_start)?;
+                report.train_seconds += info.train_seconds;
+                report.history.push(info);
+                if on_event(Event::Epoch(&info)).is_break() {
+                    report.stopped_early = epoch < epochs;
+                    break;
+                }
             }
-            let info = self.end_epoch(epoch, &tally, held_out.as_mut(), epoch_start)?;
-            report.train_seconds += info.train_seconds;
-            report.history.push(info);
-            if on_event(Event::Epoch(&info)).is_break() {
-                report.stopped_early = epoch < epochs;
-                break;
-            }
-        }
+            Ok(())
+        };
+        let outcome = epochs_run();
+        // whatever happened, leave every row current (an error left the
+        // dense state as it was: flushing it is exact)
+        let flushed = self.flush_sampled();
+        outcome.and(flushed)?;
         report.seconds = run.start.elapsed().as_secs_f64();
         Ok(report)
     }
@@ -279,15 +312,17 @@ impl<T: Real> Trainer<T> {
             self.head.config().num_classes,
         );
         let cap = self.cfg.batch_size.min(n);
-        if self.ws.capacity() < cap {
+        if self.ws.capacity() < cap && self.cfg.sample_rate >= 1.0 {
             self.ws = Workspace::try_new(&self.head, cap)?;
         }
         let wide = |a: usize, b: usize| a as u128 * b as u128;
         Allocate.grow(&mut self.batch_x, wide(cap, d), "batch features")?;
         Allocate.grow(&mut self.batch_y, cap as u128, "batch labels")?;
-        if self.cfg.train_accuracy {
+        // sampled steps do not measure the training accuracy (no N×C logits)
+        if self.cfg.train_accuracy && self.cfg.sample_rate >= 1.0 {
             Allocate.grow(&mut self.logits, wide(cap, c), "batch logits")?;
         }
+        self.prepare_sampling(cap)?;
         self.order.clear();
         self.order.extend(0..n);
         Ok(steps_per_epoch)
@@ -329,13 +364,22 @@ impl<T: Real> Trainer<T> {
             let start = (step - 1) * cap;
             let m = cap.min(n - start);
             self.gather(train, start, m);
-            let batch_correct = self.batch_accuracy(m)?;
-            let loss = self.forward_backward(m, epoch, step)?;
             let lr = run.sched.lr_at(run.global_step);
-            self.update(lr, epoch, step)?;
+            let (loss, batch_correct, sampled) = if self.pfc.is_some() {
+                let (loss, s) = self.sampled_step(m, lr, epoch, step)?;
+                (loss, None, Some(s))
+            } else {
+                let batch_correct = self.batch_accuracy(m)?;
+                let loss = self.forward_backward(m, epoch, step)?;
+                self.update(lr, epoch, step)?;
+                (loss, batch_correct, None)
+            };
             run.global_step += 1;
             tally.lr = lr;
-            tally.loss_sum += loss_sum(&self.ws);
+            tally.loss_sum += match &self.pfc {
+                Some(p) => p.sample_losses().iter().map(|v| v.to_f64()).sum::<f64>(),
+                None => loss_sum(&self.ws),
+            };
             tally.correct += batch_correct.unwrap_or(0);
             tally.seen += m;
             let info = StepInfo {
@@ -348,6 +392,8 @@ impl<T: Real> Trainer<T> {
                 loss,
                 batch_len: m,
                 batch_correct,
+                kept_classes: sampled.map_or(self.head.config().num_classes, |s| s.kept),
+                positives_exceeded: sampled.is_some_and(|s| s.positives_exceeded),
                 elapsed: run.start.elapsed().as_secs_f64(),
             };
             if on_event(Event::Step(&info)).is_break() {

@@ -402,3 +402,127 @@ fn synthetic_data_set_runs() {
     let e: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(e["top1"], s["test_top1"]);
 }
+
+#[test]
+fn sample_rate_trains_on_a_sample_of_the_classes_and_refuses_bad_rates() {
+    let dir = Dir::new("sample_rate");
+    let (so, _) = ok(
+        &dir,
+        &[
+            "train",
+            "--quiet",
+            "--data",
+            "synthetic",
+            "--classes",
+            "60",
+            "--synthetic-dim",
+            "16",
+            "--epochs",
+            "2",
+            "--sample-rate",
+            "0.25",
+            "--metrics",
+            "m.jsonl",
+            "--out",
+            "s.safetensors",
+        ],
+    );
+    assert!(so.contains("synthetic"), "{so}");
+    assert_eq!(summary(&dir.path("m.jsonl"))["test_samples"], 600);
+    for bad in ["0", "1.5", "NaN", "-0.1"] {
+        let err = fails(
+            &dir,
+            &[
+                "train",
+                "--data",
+                "synthetic",
+                "--sample-rate",
+                bad,
+                "--out",
+                "t.safetensors",
+            ],
+            2,
+        );
+        assert!(
+            err.contains("sample_rate") || err.contains("sample-rate"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+/// `--resume` with another `--sample-rate` or learning-rate schedule than
+/// the saved run's is a usage error naming it, and writes nothing.
+#[test]
+fn resume_refuses_another_sample_rate_or_schedule() {
+    let dir = Dir::new("resume_rate");
+    let base = [
+        "train",
+        "--quiet",
+        "--data",
+        "synthetic",
+        "--classes",
+        "40",
+        "--synthetic-dim",
+        "8",
+    ];
+    let mut first = base.to_vec();
+    first.extend([
+        "--epochs",
+        "1",
+        "--sample-rate",
+        "0.25",
+        "--out",
+        "a.safetensors",
+        "--save-optimizer",
+    ]);
+    ok(&dir, &first);
+    let before = (
+        std::fs::read(dir.path("a.safetensors")).unwrap(),
+        std::fs::read(dir.path("a.optim.safetensors")).unwrap(),
+    );
+    let resume = |extra: &[&'static str]| {
+        let mut args = base.to_vec();
+        args.extend(["--resume", "a.safetensors", "--out", "b.safetensors"]);
+        args.extend(extra);
+        args
+    };
+    for (extra, named) in [
+        (
+            &["--epochs", "2", "--sample-rate", "0.5"][..],
+            "--sample-rate",
+        ),
+        (&["--epochs", "2"][..], "--sample-rate"),
+        (
+            &["--epochs", "2", "--sample-rate", "0.25", "--lr", "0.2"][..],
+            "--lr",
+        ),
+        (
+            &[
+                "--epochs",
+                "2",
+                "--sample-rate",
+                "0.25",
+                "--lr-schedule",
+                "constant",
+            ][..],
+            "--lr-schedule",
+        ),
+    ] {
+        let err = fails(&dir, &resume(extra), 2);
+        assert!(
+            err.contains(named) && err.contains("saved run"),
+            "{extra:?}: {err}"
+        );
+        assert!(!dir.path("b.safetensors").exists());
+    }
+    let after = (
+        std::fs::read(dir.path("a.safetensors")).unwrap(),
+        std::fs::read(dir.path("a.optim.safetensors")).unwrap(),
+    );
+    assert!(before == after);
+    // the same settings continue
+    ok(
+        &dir,
+        &resume(&["--epochs", "2", "--sample-rate", "0.25"][..]),
+    );
+}

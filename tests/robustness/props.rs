@@ -292,8 +292,9 @@ proptest! {
     /// A training step, structured: valid batches must give finite losses and
     /// gradients (and everything else `check_step` asks).
     #[test]
-    fn prop_step_valid(case in valid_step()) {
+    fn prop_step_valid(case in valid_step(), byte in any::<u8>()) {
         check_step(&case);
+        crate::common::invariants::sampled::check_sampled(&case, byte);
         crate::common::invariants::lifecycle::check_lifecycle(&case);
     }
 

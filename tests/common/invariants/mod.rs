@@ -20,6 +20,7 @@
 //! |---|---|---|
 //! | [`margin`] | `margin_target` | `margin` |
 //! | [`step_case`], [`step`] | a training step and the calls around it | `step` |
+//! | [`sampled`] | `PartialFc` steps on the same cases | `step` |
 //! | [`lifecycle`] | `enrol`, `retire`, `remove_classes` on a step case | `step` |
 //! | [`clean`] | `clean`, `to_single_centre` on the step's head and batch | `step` |
 //! | [`margins_file`] | `parse_margins_file`, `load_margins_file` | `margins_file` |
@@ -34,5 +35,6 @@ pub mod clean;
 pub mod lifecycle;
 pub mod margin;
 pub mod margins_file;
+pub mod sampled;
 pub mod step;
 pub mod step_case;

@@ -124,7 +124,7 @@ pub fn check_step_t<T: Real>(case: &StepCase) {
 /// Construction: a head, or an error only for a documented reason (bad
 /// shape, non-finite weight, invalid configuration, or a value finite in
 /// f64 that overflows `T`). `None` when construction failed as allowed.
-fn build_head<T: Real>(case: &StepCase) -> Option<ArcFaceHead<T>> {
+pub fn build_head<T: Real>(case: &StepCase) -> Option<ArcFaceHead<T>> {
     let (d, c, k) = (case.d, case.c, case.k);
     let cfg = HeadConfig::new(c, d)
         .with_subcenters(k)

@@ -192,7 +192,7 @@ impl DataArgs {
 #[derive(Args)]
 #[command(next_help_heading = DATA_HEADING)]
 pub struct SyntheticArgs {
-    #[arg(long, allow_negative_numbers = true, value_name = "N",
+    #[arg(long, visible_alias = "classes", allow_negative_numbers = true, value_name = "N",
           value_parser = between(SynthParams::MIN as u64, SynthParams::MAX_CLASSES as u64),
           help = dflt("Classes of --data synthetic", SynthParams::DEFAULT.classes))]
     pub synthetic_classes: Option<usize>,

@@ -291,6 +291,10 @@ pub struct TrainingArgs {
     /// Skip the training accuracy (saves a third of the work)
     #[arg(long)]
     pub no_train_accuracy: bool,
+    /// PartialFC: keep this fraction of the classes per step (the batch's
+    /// classes and a uniform sample of the others), updating only their rows
+    #[arg(long, allow_negative_numbers = true, value_name = "R", default_value_t = TrainConfig::default().sample_rate)]
+    pub sample_rate: f64,
     /// Start from these weights (e.g. exported from PyTorch)
     #[arg(long, value_name = "CKPT")]
     pub init: Option<String>,

@@ -199,6 +199,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig, CliError> {
         adaptive_margins: adaptive,
         eval_every: t.eval_every,
         train_accuracy: !t.no_train_accuracy,
+        sample_rate: t.sample_rate,
         train_classes: train_classes(a)?,
     };
     cfg.validate().map_err(|e| flag_error("train", e))?;

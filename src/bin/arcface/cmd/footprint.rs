@@ -10,8 +10,8 @@
 
 use crate::memory::Need;
 use arcface::{
-    ArcFaceHead, EpochInfo, HeadConfig, Optimizer, OptimizerConfig, Real, TrainConfig, WeightDtype,
-    Workspace,
+    ArcFaceHead, EpochInfo, HeadConfig, Optimizer, OptimizerConfig, PartialFc, Real, TrainConfig,
+    WeightDtype, Workspace,
 };
 
 /// A head's shape: C, K, D and its element type, with the library's own
@@ -116,8 +116,28 @@ pub fn prediction(s: &Shape, cap: usize, threads: usize, top_k: usize) -> Need {
     n
 }
 
+/// The step buffers of a sampled (PartialFC) run at `rate` < 1
+/// ([`PartialFc::bytes_needed`]: the kept rows and a training workspace
+/// sized by the kept count, per-class tables), beside the head's own
+/// one-sample inference workspace that the trainer keeps.
+fn sampled_step(s: &Shape, rate: f64, cap: usize, threads: usize) -> Need {
+    let bytes = if s.f64() {
+        PartialFc::<f64>::bytes_needed(&s.cfg, rate, cap, threads)
+    } else {
+        PartialFc::<f32>::bytes_needed(&s.cfg, rate, cap, threads)
+    };
+    // a bad rate is refused when the trainer is made; count it as dense
+    let Ok(bytes) = bytes else {
+        return workspace(s, cap, threads, true);
+    };
+    let mut n = workspace(s, 1, threads, false);
+    n.add("sampled step (kept classes)", bytes, 1);
+    n
+}
+
 /// What `train` adds to the loaded data: the head, the optimiser's state,
-/// the trainer's buffers and its record of every epoch, then the largest of the evaluation during `fit`
+/// the trainer's buffers (the training workspace of C classes, or with
+/// `sample_rate` < 1 that of the kept classes) and its record of every epoch, then the largest of the evaluation during `fit`
 /// (with `n_val` held-out samples), the final evaluation (batches of
 /// `eval_batch`) and the checkpoint and optimiser-state files being written.
 pub fn training(
@@ -135,9 +155,14 @@ pub fn training(
     } else {
         Optimizer::<f32>::bytes_needed(&t.optimizer, s.weights() as usize)
     };
+    let step = if t.sample_rate < 1.0 {
+        sampled_step(s, t.sample_rate, cap, threads)
+    } else {
+        workspace(s, cap, threads, true)
+    };
     let mut n = head(s);
     n.add("optimiser state", opt, 1)
-        .merge(&workspace(s, cap, threads, true))
+        .merge(&step)
         .add("batch features", cap as u128 * s.d, s.t)
         .add("shuffle order", n_train as u128, 8)
         .add(
@@ -209,6 +234,33 @@ mod tests {
         // weights, gradient, momentum, and the final evaluation's logits
         assert!(n.total() > 4 * 256_000_000_000, "{}", n.describe());
         assert!(n.describe().contains(" TiB ("), "{}", n.describe());
+    }
+
+    #[test]
+    fn a_sampled_run_sizes_its_step_by_the_kept_classes() {
+        let s = Shape::of::<f32>(&HeadConfig::new(1_000_000, 512));
+        let dense = TrainConfig {
+            batch_size: 256,
+            ..TrainConfig::default()
+        };
+        let sampled = TrainConfig {
+            sample_rate: 0.1,
+            ..dense.clone()
+        };
+        let run = |t: &TrainConfig| training(&s, t, (100_000, 0), 256, 2, None).total();
+        let (d, p) = (run(&dense), run(&sampled));
+        let (c, n, kept, dim) = (1_000_000u128, 256u128, 100_000u128, 512u128);
+        // the dense step's C×D gradient and N×C products are gone; the
+        // sampled step holds C'×D rows and gradient and N×C' products
+        // (some 0.6 GB against 3 GB)
+        let freed = 4 * (c * dim + n * c);
+        let added = 4 * (3 * kept * dim + 4 * n * kept) + 16 * c;
+        assert!(d - p > freed - added, "{d} {p}");
+        let step = PartialFc::<f32>::bytes_needed(&s.cfg, 0.1, 256, 2).unwrap();
+        assert!(
+            step >= 4 * (2 * kept * dim + n * kept) && step < added,
+            "{step}"
+        );
     }
 
     #[test]

@@ -78,5 +78,15 @@ fn flag_error(command: &str, e: arcface::Error) -> CliError {
             return CliError::Usage(format!("invalid value for '{flag}': {e}"));
         }
     }
+    // `--resume` with a flag that does not continue the saved run
+    if let arcface::Error::ResumeMismatch { field, .. } = &e {
+        let field = if *field == "schedule" {
+            "lr_schedule"
+        } else {
+            field
+        };
+        let flag = args::flag_of(command, field).unwrap_or_else(|| field.to_string());
+        return CliError::Usage(format!("--resume with {flag}: {e}"));
+    }
     CliError::Lib(e)
 }
