@@ -15,11 +15,24 @@
 use half::{bf16, f16};
 use pulp::{Simd, WithSimd};
 
-/// A half-precision storage type the serving kernels read: f16 or bf16.
-/// Sealed (implemented here only).
+/// A half-precision storage type a [`HalfHead`](crate::HalfHead) holds its
+/// weights in: [`half::f16`] or [`half::bf16`]. Sealed.
+///
+/// ```
+/// use arcface::{half::{bf16, f16}, HalfFloat};
+/// assert_eq!(<f16 as HalfFloat>::widen(0x3C00), 1.0);
+/// assert_eq!(<bf16 as HalfFloat>::bits_of(1.0), 0x3F80);
+/// assert_eq!(<bf16 as HalfFloat>::NAME, "bf16");
+/// ```
 pub trait HalfFloat: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The type's name, as in errors and tables: `"f16"`, `"bf16"`.
     const NAME: &'static str;
+    /// What errors call its weights: `"f16 weight"`, `"bf16 weight"`.
+    const WHAT: &'static str;
+    /// The checkpoint dtype that stores it.
+    const DTYPE: crate::WeightDtype;
+    /// Its bits.
+    fn to_bits(self) -> u16;
     /// The bits of `x` rounded to nearest.
     fn bits_of(x: f32) -> u16;
     /// The value of `bits`, exactly.
@@ -38,6 +51,11 @@ mod sealed {
 
 impl HalfFloat for bf16 {
     const NAME: &'static str = "bf16";
+    const WHAT: &'static str = "bf16 weight";
+    const DTYPE: crate::WeightDtype = crate::WeightDtype::BF16;
+    fn to_bits(self) -> u16 {
+        bf16::to_bits(self)
+    }
     fn bits_of(x: f32) -> u16 {
         bf16::from_f32(x).to_bits()
     }
@@ -77,6 +95,11 @@ fn f16_placed<S: Simd>(s: S, mag: S::u32s, sign: S::u32s) -> S::f32s {
 
 impl HalfFloat for f16 {
     const NAME: &'static str = "f16";
+    const WHAT: &'static str = "f16 weight";
+    const DTYPE: crate::WeightDtype = crate::WeightDtype::F16;
+    fn to_bits(self) -> u16 {
+        f16::to_bits(self)
+    }
     fn bits_of(x: f32) -> u16 {
         f16::from_f32(x).to_bits()
     }

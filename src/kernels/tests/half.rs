@@ -103,8 +103,14 @@ fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
                     for (r, out) in packed.chunks_exact_mut(p).enumerate() {
                         pack_row(bits[r * d..(r + 1) * d].iter().copied(), out);
                     }
-                    let xs: Vec<f32> = data(n * d, seed + 1, 1.0).iter().map(|&v| v as f32).collect();
-                    let scale: Vec<f32> = data(rows, seed + 2, 3.0).iter().map(|&v| v as f32).collect();
+                    let xs: Vec<f32> = data(n * d, seed + 1, 1.0)
+                        .iter()
+                        .map(|&v| v as f32)
+                        .collect();
+                    let scale: Vec<f32> = data(rows, seed + 2, 3.0)
+                        .iter()
+                        .map(|&v| v as f32)
+                        .collect();
                     let mut pt = vec![7.0f32; rows * n];
                     run(
                         w,
