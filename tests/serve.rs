@@ -32,8 +32,9 @@ fn logits_match<H: HalfFloat>(k: usize, n: usize, threads: usize) {
     let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(c, d).with_subcenters(k), 5).unwrap();
     head.retire(&[3, 20]).unwrap();
     let reference = widened::<H>(&head);
-    let mut served = HalfHead::<H>::from_head(&head).unwrap();
-    served.set_threads(Threads::Rayon);
+    let served = HalfHead::<H>::from_head(&head)
+        .unwrap()
+        .with_threads(Threads::Rayon);
     let x = uniform(n * d, 11 + n as u64);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

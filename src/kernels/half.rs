@@ -142,7 +142,7 @@ fn words<S: Simd>(_: S) -> usize {
     core::mem::size_of::<S::u32s>() / 4
 }
 
-/// Weight rows per register block at N = 1 (eight accumulator chains).
+/// Weight rows per register block at N = 1 (sixteen accumulator chains).
 const ROWS_ONE: usize = 8;
 /// Weight rows and samples per register block for N > 1: each widened
 /// register meets four samples, and 8 accumulators, 4 widened registers and
@@ -285,13 +285,17 @@ impl<H: HalfFloat> Block<'_, H> {
             let x = &self.xp[(i0 + b) * 2 * p..(i0 + b + 1) * 2 * p];
             &S::as_simd_f32s(x).0[..2 * jn]
         });
+        // the even and odd halves in separate chains: 2·R·NS independent sums
         let mut acc = [[s.splat_f32s(0.0); NS]; R];
+        let mut acc2 = [[s.splat_f32s(0.0); NS]; R];
         for j in 0..jn {
+            let xv: [(S::f32s, S::f32s); NS] =
+                core::array::from_fn(|b| (xr[b][2 * j], xr[b][2 * j + 1]));
             for r in 0..R {
                 let (lo, hi) = H::widen_pairs(s, wr[r][j]);
                 for b in 0..NS {
-                    acc[r][b] = s.mul_add_e_f32s(lo, xr[b][2 * j], acc[r][b]);
-                    acc[r][b] = s.mul_add_e_f32s(hi, xr[b][2 * j + 1], acc[r][b]);
+                    acc[r][b] = s.mul_add_e_f32s(lo, xv[b].0, acc[r][b]);
+                    acc2[r][b] = s.mul_add_e_f32s(hi, xv[b].1, acc2[r][b]);
                 }
             }
         }
@@ -299,7 +303,7 @@ impl<H: HalfFloat> Block<'_, H> {
             let tail = &row(r)[jn * l..];
             for b in 0..NS {
                 let x = &self.xp[(i0 + b) * 2 * p + 2 * jn * l..(i0 + b + 1) * 2 * p];
-                let mut v = s.reduce_sum_f32s(acc[r][b]);
+                let mut v = s.reduce_sum_f32s(s.add_f32s(acc[r][b], acc2[r][b]));
                 for (w, xx) in tail.iter().zip(x.chunks_exact(2)) {
                     v += H::widen(*w as u16) * xx[0] + H::widen((*w >> 16) as u16) * xx[1];
                 }

@@ -180,15 +180,27 @@ impl<H: HalfFloat> HalfHead<H> {
         self.w.len() * 4
     }
 
-    /// Sets the thread policy (as [`ArcFaceHead::set_threads`]).
+    /// With the thread policy `t` (as [`ArcFaceHead::with_threads`]).
     ///
     /// ```
     /// use arcface::{half::f16, HalfHead, HeadConfig, Threads};
-    /// let mut h = HalfHead::<f16>::from_weight(HeadConfig::new(1, 2), &[f16::ONE, f16::ZERO]).unwrap();
-    /// h.set_threads(Threads::Sequential);
+    /// let h = HalfHead::<f16>::from_weight(HeadConfig::new(1, 2), &[f16::ONE, f16::ZERO]).unwrap();
+    /// assert_eq!(h.with_threads(Threads::Sequential).threads(), Threads::Sequential);
     /// ```
-    pub fn set_threads(&mut self, threads: Threads) {
-        self.threads = threads;
+    pub fn with_threads(mut self, t: Threads) -> Self {
+        self.threads = t;
+        self
+    }
+
+    /// The thread policy.
+    ///
+    /// ```
+    /// use arcface::{half::f16, HalfHead, HeadConfig, Threads};
+    /// let h = HalfHead::<f16>::from_weight(HeadConfig::new(1, 2), &[f16::ONE, f16::ZERO]).unwrap();
+    /// assert_eq!(h.threads(), Threads::Rayon);
+    /// ```
+    pub fn threads(&self) -> Threads {
+        self.threads
     }
 
     /// The retired classes, ascending.
