@@ -16,7 +16,7 @@ use std::io::Write;
 /// holding them as stored (half the memory; the f32 head is dropped once
 /// the inputs are checked against it).
 enum Server<T: Real> {
-    Full(ArcFaceHead<T>),
+    Full(Box<ArcFaceHead<T>>),
     F16(HalfHead<f16>),
     Bf16(HalfHead<bf16>),
 }
@@ -30,7 +30,7 @@ impl<T: Real> Server<T> {
             HalfHead::from_checkpoint(ck, Some(cfg.clone()))
         }
         if T::NAME != "f32" {
-            return Ok(Server::Full(head));
+            return Ok(Server::Full(Box::new(head)));
         }
         let cfg = head.config().clone();
         Ok(match ck.dtype() {
@@ -42,7 +42,7 @@ impl<T: Real> Server<T> {
                 drop(head);
                 Server::Bf16(half(&ck, &cfg)?)
             }
-            _ => Server::Full(head),
+            _ => Server::Full(Box::new(head)),
         })
     }
 
