@@ -12,6 +12,7 @@
 //! shift (its bits are an f32's upper half); f16 by rebasing the exponent
 //! (below).
 
+use super::small_gemm::Prefetch;
 use half::{bf16, f16};
 use pulp::{Simd, WithSimd};
 
@@ -197,6 +198,7 @@ impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
             );
         }
         let blk = Block::<H> {
+            pf: Prefetch::new(),
             w: self.w,
             p,
             jn,
@@ -243,6 +245,7 @@ fn permute(x: &[f32], xp: &mut [f32], l: usize, jn: usize) {
 
 /// Packed rows against the permuted samples (see [`HalfForward`]).
 struct Block<'a, H> {
+    pf: Prefetch,
     w: &'a [u32],
     p: usize,
     /// Whole registers of words per row.
@@ -257,6 +260,16 @@ impl<H: HalfFloat> Block<'_, H> {
     /// rest one by one), into `pt` (R × n, unscaled).
     #[inline(always)]
     fn run<S: Simd, const R: usize, const NS: usize>(&self, s: S, r0: usize, pt: &mut [f32]) {
+        if self.n > 1 {
+            // several sweeps per block pause the stream the hardware
+            // prefetchers follow: fetch the block two ahead (as the f32
+            // small-batch forward does)
+            let p = self.p;
+            let at = self.w.len().min((r0 + 2 * R) * p);
+            let next = &self.w[at..self.w.len().min(at + R * p)];
+            self.pf
+                .lines(next, 0, core::mem::size_of_val(next).div_ceil(64));
+        }
         let mut i0 = 0;
         while i0 < self.n {
             if i0 + NS <= self.n {
