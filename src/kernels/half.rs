@@ -38,16 +38,17 @@ pub trait HalfFloat: sealed::Sealed + Copy + Send + Sync + 'static {
     fn bits_of(x: f32) -> u16;
     /// The value of `bits`, exactly.
     fn widen(bits: u16) -> f32;
-    /// The two halves of each word of `w` as f32: the low ones, then the
-    /// high ones.
-    #[doc(hidden)]
-    fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s);
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for half::f16 {}
-    impl Sealed for half::bf16 {}
+/// The crate-private side of [`HalfFloat`] (it also seals it), so that
+/// pulp's types stay out of the public API.
+pub(crate) mod sealed {
+    use pulp::Simd;
+    pub trait Sealed {
+        /// The two halves of each word of `w` as f32: the low ones, then
+        /// the high ones.
+        fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s);
+    }
 }
 
 impl HalfFloat for bf16 {
@@ -63,6 +64,9 @@ impl HalfFloat for bf16 {
     fn widen(bits: u16) -> f32 {
         f32::from_bits((bits as u32) << 16)
     }
+}
+
+impl sealed::Sealed for bf16 {
     /// bf16 is the upper half of an f32: the low half shifted up, the high
     /// half with the low bits cleared.
     #[inline(always)]
@@ -107,6 +111,9 @@ impl HalfFloat for f16 {
     fn widen(bits: u16) -> f32 {
         f16::from_bits(bits).to_f32()
     }
+}
+
+impl sealed::Sealed for f16 {
     #[inline(always)]
     fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s) {
         let (mag, sign) = (s.splat_u32s(F16_MAG), s.splat_u32s(0x8000_0000));
