@@ -73,6 +73,7 @@ mod parallel;
 mod partial_fc;
 mod real;
 mod rng;
+mod serve;
 mod simd;
 mod train;
 
@@ -92,6 +93,7 @@ pub use parallel::Threads;
 pub use partial_fc::{PartialFc, SampledStep};
 pub use real::Real;
 pub use rng::SplitMix64;
+pub use serve::{HalfFloat, HalfHead, ServeWorkspace};
 pub use simd::simd_level;
 
 pub use checkpoint::{

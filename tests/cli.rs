@@ -20,6 +20,8 @@ mod lifecycle;
 mod limits;
 #[path = "cli/outputs.rs"]
 mod outputs;
+#[path = "cli/serve.rs"]
+mod serve;
 #[path = "cli/training.rs"]
 mod training;
 

@@ -282,6 +282,18 @@ impl Checkpoint {
     /// assert!(err.to_string().contains("(4, 3)"));
     /// ```
     pub fn to_head<T: Real>(&self, config: Option<HeadConfig>) -> Result<ArcFaceHead<T>> {
+        let cfg = self.resolve_config(config)?;
+        let mut head = ArcFaceHead::from_weight(cfg, &self.weight::<T>())?;
+        if !self.retired.is_empty() {
+            head.retire(&self.retired)?;
+        }
+        Ok(head)
+    }
+
+    /// The configuration [`Self::to_head`] uses: `config`, else the stored
+    /// one (an error for a file without one), validated and checked against
+    /// the weight's shape.
+    pub(crate) fn resolve_config(&self, config: Option<HeadConfig>) -> Result<HeadConfig> {
         let cfg = match config.or_else(|| self.config.clone()) {
             Some(c) => c,
             None => {
@@ -313,11 +325,12 @@ impl Checkpoint {
                 ),
             ));
         }
-        let mut head = ArcFaceHead::from_weight(cfg, &self.weight::<T>())?;
-        if !self.retired.is_empty() {
-            head.retire(&self.retired)?;
-        }
-        Ok(head)
+        Ok(cfg)
+    }
+
+    /// The stored weight: its dtype and little-endian bytes.
+    pub(crate) fn raw_weight(&self) -> (WeightDtype, &[u8]) {
+        (self.dtype, &self.data)
     }
 
     /// The retired classes recorded in the metadata, ascending (empty for a

@@ -214,37 +214,55 @@ impl<T: Real> ArcFaceHead<T> {
     /// assert!((p.scores[0] - 0.5).abs() < 1e-6);
     /// ```
     pub fn predict(&self, features: &[T]) -> Result<Prediction<T>> {
-        let mut scores = self.logits(features)?;
-        let c = self.cfg.num_classes;
-        let mut labels = Vec::with_capacity(scores.len() / c);
-        let retired = self.retired_mask();
-        // the first active class (one always is)
-        let first = retired.map_or(0, |r| r.iter().position(|&x| !x).unwrap_or(0));
-        for row in scores.chunks_exact_mut(c) {
-            let mut best = first;
-            for j in first + 1..c {
-                if row[j] > row[best] {
-                    best = j;
-                }
-            }
-            labels.push(best);
-            let m = self.arch.dispatch(RowMax { x: row });
-            let mut sum = self.arch.dispatch(ExpShiftSum { x: row, shift: m });
-            if let Some(r) = retired {
-                // exp(−∞) is clamped, not 0: take those terms back out
-                for (v, _) in row.iter_mut().zip(r).filter(|(_, &x)| x) {
-                    sum -= *v;
-                    *v = T::ZERO;
-                }
-            }
-            let inv = T::ONE / sum;
-            row.iter_mut().for_each(|v| *v *= inv);
-        }
-        Ok(Prediction {
+        let scores = self.logits(features)?;
+        Ok(softmax_scores(
+            self.arch,
             scores,
-            labels,
-            num_classes: c,
-            retired: self.retired(),
-        })
+            self.cfg.num_classes,
+            self.retired_mask(),
+            self.retired(),
+        ))
+    }
+}
+
+/// `predict` from inference logits `scores` (N×C, replaced by their softmax):
+/// the arg-max label of each row among the active classes (lowest on
+/// ties), retired classes (`retired`, flags per class; `list`, ascending)
+/// scoring exactly 0.
+pub(crate) fn softmax_scores<T: Real>(
+    arch: pulp::Arch,
+    mut scores: Vec<T>,
+    c: usize,
+    retired: Option<&[bool]>,
+    list: Vec<usize>,
+) -> Prediction<T> {
+    let mut labels = Vec::with_capacity(scores.len() / c.max(1));
+    // the first active class (one always is)
+    let first = retired.map_or(0, |r| r.iter().position(|&x| !x).unwrap_or(0));
+    for row in scores.chunks_exact_mut(c) {
+        let mut best = first;
+        for j in first + 1..c {
+            if row[j] > row[best] {
+                best = j;
+            }
+        }
+        labels.push(best);
+        let m = arch.dispatch(RowMax { x: row });
+        let mut sum = arch.dispatch(ExpShiftSum { x: row, shift: m });
+        if let Some(r) = retired {
+            // exp(−∞) is clamped, not 0: take those terms back out
+            for (v, _) in row.iter_mut().zip(r).filter(|(_, &x)| x) {
+                sum -= *v;
+                *v = T::ZERO;
+            }
+        }
+        let inv = T::ONE / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
+    }
+    Prediction {
+        scores,
+        labels,
+        num_classes: c,
+        retired: list,
     }
 }

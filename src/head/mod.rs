@@ -25,9 +25,12 @@ mod workspace;
 
 pub use batch::Batch;
 pub(crate) use classes::check_class_list;
+pub(crate) use forward::softmax_scores;
 pub use forward::Prediction;
 pub(crate) use grow::NewClasses;
 pub use norm::NORM_EPS;
+pub(crate) use norm::{clamped_norm, unit_row};
+pub(crate) use validate::batch_size;
 pub use workspace::Workspace;
 
 use crate::aligned::AVec;

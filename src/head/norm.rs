@@ -16,7 +16,7 @@ pub const NORM_EPS: f64 = 1e-12;
 /// $\max(\lVert v\rVert, \epsilon)$, and whether $\lVert v\rVert > \epsilon$, from the
 /// row's sum of squares `ss`, overflow-safe; an error names a non-finite
 /// entry or an overflowing norm.
-pub(super) fn clamped_norm<T: Real>(ss: T, v: &[T]) -> core::result::Result<(T, bool), NormError> {
+pub(crate) fn clamped_norm<T: Real>(ss: T, v: &[T]) -> core::result::Result<(T, bool), NormError> {
     let norm = if ss.is_finite_() {
         ss.sqrt_()
     } else {
@@ -49,7 +49,7 @@ fn max_abs<T: Real>(v: &[T]) -> T {
 }
 
 /// Why a row has no usable norm.
-pub(super) enum NormError {
+pub(crate) enum NormError {
     /// A NaN or infinity at this column.
     NonFinite(usize),
     /// Finite entries whose norm exceeds the working precision.
@@ -58,7 +58,7 @@ pub(super) enum NormError {
 
 impl NormError {
     /// The error for row `row` of `what`.
-    pub(super) fn into_error(self, what: &'static str, row: usize) -> Error {
+    pub(crate) fn into_error(self, what: &'static str, row: usize) -> Error {
         match self {
             NormError::NonFinite(col) => Error::NonFinite { what, row, col },
             NormError::Overflow => Error::Overflow { what, row },
@@ -137,30 +137,41 @@ impl<T: Real> ArcFaceHead<T> {
     /// error names that row): for passes over samples that need x̂ but no
     /// step's workspace.
     pub(crate) fn unit_row(&self, x: &[T], row: usize, out: &mut [T]) -> Result<()> {
-        let d = x.len();
-        let mut ss = [T::ZERO];
-        self.arch.dispatch(RowSumSq { x, d, out: &mut ss });
-        match clamped_norm(ss[0], x) {
-            Ok((norm, _)) => {
-                self.arch.dispatch(DivRows {
-                    src: x,
-                    dst: out,
-                    d,
-                    k: &[norm],
-                });
-            }
-            Err(NormError::Overflow) => {
-                let amax = max_abs(x);
-                let mut ss = T::ZERO;
-                for (o, v) in out.iter_mut().zip(x) {
-                    *o = *v / amax;
-                    ss += *o * *o;
-                }
-                let norm = ss.sqrt_();
-                out.iter_mut().for_each(|o| *o /= norm);
-            }
-            Err(e) => return Err(e.into_error("features", row)),
-        }
-        Ok(())
+        unit_row(self.arch, x, row, out)
     }
+}
+
+/// One feature row `x` normalised into `out` as the head normalises row
+/// `row` of a batch (overflow-safe; the error names that row).
+pub(crate) fn unit_row<T: Real>(
+    arch: pulp::Arch,
+    x: &[T],
+    row: usize,
+    out: &mut [T],
+) -> Result<()> {
+    let d = x.len();
+    let mut ss = [T::ZERO];
+    arch.dispatch(RowSumSq { x, d, out: &mut ss });
+    match clamped_norm(ss[0], x) {
+        Ok((norm, _)) => {
+            arch.dispatch(DivRows {
+                src: x,
+                dst: out,
+                d,
+                k: &[norm],
+            });
+        }
+        Err(NormError::Overflow) => {
+            let amax = max_abs(x);
+            let mut ss = T::ZERO;
+            for (o, v) in out.iter_mut().zip(x) {
+                *o = *v / amax;
+                ss += *o * *o;
+            }
+            let norm = ss.sqrt_();
+            out.iter_mut().for_each(|o| *o /= norm);
+        }
+        Err(e) => return Err(e.into_error("features", row)),
+    }
+    Ok(())
 }

@@ -9,18 +9,7 @@ use crate::real::Real;
 impl<T: Real> ArcFaceHead<T> {
     /// N of a feature matrix (N×D, row-major, N ≥ 1).
     pub(super) fn batch_size(&self, features: &[T]) -> Result<usize> {
-        let d = self.cfg.in_channels;
-        if features.is_empty() {
-            return Err(Error::EmptyBatch);
-        }
-        if !features.len().is_multiple_of(d) {
-            return Err(Error::Shape {
-                what: "features",
-                expected: features.len().div_ceil(d) * d,
-                got: features.len(),
-            });
-        }
-        Ok(features.len() / d)
+        batch_size(features.len(), self.cfg.in_channels)
     }
 
     /// Every label in `0..C`, none naming a retired class.
@@ -129,4 +118,19 @@ fn check_finite_matrix<T: Real>(
         }),
         None => Ok(()),
     }
+}
+
+/// N of a feature matrix of `len` values in rows of `d` (N ≥ 1).
+pub(crate) fn batch_size(len: usize, d: usize) -> Result<usize> {
+    if len == 0 {
+        return Err(Error::EmptyBatch);
+    }
+    if !len.is_multiple_of(d) {
+        return Err(Error::Shape {
+            what: "features",
+            expected: len.div_ceil(d) * d,
+            got: len,
+        });
+    }
+    Ok(len / d)
 }

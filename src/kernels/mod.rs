@@ -19,6 +19,8 @@
 //!   handed back to the arg-max one.
 //! - [`softmax`]: the row maximum, the scaled cosine logits with their
 //!   running maximum, and the cross-entropy's loss and gradient terms.
+//! - [`half`]: the serving forward over f16 or bf16 weight rows, widened
+//!   in registers.
 //! - [`exp`]: the exponentials of the softmax, and the error bound of the
 //!   vector `exp`: relative error below 3e-7 (f32) and 5e-16 (f64) on the
 //!   softmax domain $x \le 0$ down to the clamp, identical arithmetic on
@@ -30,6 +32,7 @@
 //! `docs/perf.md` (its kernels section).
 
 mod exp;
+mod half;
 mod rows;
 mod small_gemm;
 mod softmax;
@@ -41,6 +44,8 @@ mod reference;
 mod tests;
 
 pub(crate) use exp::{ExpShiftSum, ExpSumInto};
+pub use half::HalfFloat;
+pub(crate) use half::{pack_row, unpack_row, HalfForward};
 pub(crate) use rows::{DivInPlace, DivRows, Dot, ProjectOut, ProjectRows, RowSumSq, SumSq};
 pub(crate) use small_gemm::{small_backward_scratch, SmallBackward, SmallForward};
 pub(crate) use softmax::{ColGrad, GapInto, MaxInto, RowMax, ScaleDiv, VRow};

@@ -168,3 +168,16 @@ pub fn small_backward(
         .collect();
     (gw, acc)
 }
+
+/// [`HalfForward`](super::HalfForward): `pt[r·n + i] = scale_r · (w_r · x_i)`
+/// over rows of `d` values (the halves' exact values).
+pub fn half_forward(w: &[f64], xs: &[f64], scale: &[f64], d: usize, n: usize) -> Vec<f64> {
+    let rows = scale.len();
+    let mut out = vec![0.0; rows * n];
+    for r in 0..rows {
+        for i in 0..n {
+            out[r * n + i] = scale[r] * dot(&w[r * d..(r + 1) * d], &xs[i * d..(i + 1) * d]);
+        }
+    }
+    out
+}

@@ -35,12 +35,12 @@ pub(crate) use forward::SmallForward;
 /// is T2 for both: T0 was no better in the forward and worse in the
 /// backward.
 #[derive(Clone, Copy)]
-struct Prefetch {
+pub(in crate::kernels) struct Prefetch {
     #[cfg(target_arch = "x86_64")]
     v1: Option<pulp::x86::V1>,
 }
 impl Prefetch {
-    fn new() -> Self {
+    pub(in crate::kernels) fn new() -> Self {
         Self {
             #[cfg(target_arch = "x86_64")]
             v1: pulp::x86::V1::try_new(),
@@ -48,7 +48,7 @@ impl Prefetch {
     }
     /// Lines `first .. first + count` (64 bytes each) of `x`, clipped to it.
     #[inline(always)]
-    fn lines<T>(self, x: &[T], first: usize, count: usize) {
+    pub(in crate::kernels) fn lines<T>(self, x: &[T], first: usize, count: usize) {
         #[cfg(target_arch = "x86_64")]
         if let Some(v1) = self.v1 {
             let base = x.as_ptr() as *const i8;

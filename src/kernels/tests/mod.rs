@@ -11,6 +11,7 @@ use core::fmt::Debug;
 use pulp::{Scalar, Scalar128b, Scalar256b, Scalar512b, WithSimd};
 
 mod exp;
+mod half;
 mod rows;
 mod small_gemm;
 mod softmax;

@@ -7,8 +7,66 @@ use crate::args::{PredictArgs, PredictFormat};
 use crate::output::{Files, Outputs};
 use crate::report::predictions::{Format, Writer};
 use crate::CliError;
-use arcface::Real;
+use arcface::half::{bf16, f16};
+use arcface::{ArcFaceHead, Checkpoint, HalfFloat, HalfHead, Real, WeightDtype};
 use std::io::Write;
+
+/// What predicts: the head in `--dtype`, or, for f32 arithmetic and a
+/// checkpoint whose weights are stored in f16 or bf16, a [`HalfHead`]
+/// holding them as stored (half the memory; the f32 head is dropped once
+/// the inputs are checked against it).
+enum Server<T: Real> {
+    Full(Box<ArcFaceHead<T>>),
+    F16(HalfHead<f16>),
+    Bf16(HalfHead<bf16>),
+}
+
+impl<T: Real> Server<T> {
+    fn new(ck: Checkpoint, head: ArcFaceHead<T>) -> Result<Self, CliError> {
+        fn half<H: HalfFloat>(
+            ck: &Checkpoint,
+            cfg: &arcface::HeadConfig,
+        ) -> arcface::Result<HalfHead<H>> {
+            HalfHead::from_checkpoint(ck, Some(cfg.clone()))
+        }
+        if T::NAME != "f32" {
+            return Ok(Server::Full(Box::new(head)));
+        }
+        let cfg = head.config().clone();
+        Ok(match ck.dtype() {
+            WeightDtype::F16 => {
+                drop(head);
+                Server::F16(half(&ck, &cfg)?)
+            }
+            WeightDtype::BF16 => {
+                drop(head);
+                Server::Bf16(half(&ck, &cfg)?)
+            }
+            _ => Server::Full(Box::new(head)),
+        })
+    }
+
+    /// The `k` best (class, score) pairs of each sample of `chunk`.
+    fn topk(&self, chunk: &[T], k: usize) -> Result<Vec<Vec<(usize, f64)>>, CliError> {
+        fn wide<R: Real>(rows: Vec<Vec<(usize, R)>>) -> Vec<Vec<(usize, f64)>> {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(|(c, s)| (c, s.to_f64())).collect())
+                .collect()
+        }
+        // f32 features (a half head serves only when T is f32: exact)
+        let x32 = || {
+            chunk
+                .iter()
+                .map(|v| v.to_f64() as f32)
+                .collect::<Vec<f32>>()
+        };
+        Ok(match self {
+            Server::Full(h) => wide(h.predict(chunk)?.topk(k)),
+            Server::F16(h) => wide(h.predict(&x32())?.topk(k)),
+            Server::Bf16(h) => wide(h.predict(&x32())?.topk(k)),
+        })
+    }
+}
 
 /// Runs `predict`.
 pub fn run(a: &PredictArgs) -> Result<(), CliError> {
@@ -39,6 +97,7 @@ fn predict<T: Real>(a: &PredictArgs) -> Result<(), CliError> {
     restore::check_work(&head, |s| {
         footprint::prediction(s, rows_per_chunk, threads, k)
     })?;
+    let server = Server::new(ck, head)?;
     let format = match a.output.format {
         PredictFormat::Json => Format::Json,
         PredictFormat::Csv => Format::Csv,
@@ -50,9 +109,7 @@ fn predict<T: Real>(a: &PredictArgs) -> Result<(), CliError> {
         ))
     };
     for chunk in input.split.x.chunks(rows_per_chunk.saturating_mul(d)) {
-        let p = head.predict(chunk)?;
-        for row in p.topk(k) {
-            let top: Vec<(usize, f64)> = row.iter().map(|&(c, s)| (c, s.to_f64())).collect();
+        for top in server.topk(chunk, k)? {
             w.row(&top).map_err(full)?;
         }
     }
