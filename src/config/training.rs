@@ -227,6 +227,28 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Whether the run takes PartialFC's sampled steps (`sample_rate < 1`).
+    ///
+    /// ```
+    /// let cfg = arcface::TrainConfig { sample_rate: 0.1, ..Default::default() };
+    /// assert!(cfg.is_sampled() && !arcface::TrainConfig::default().is_sampled());
+    /// ```
+    pub fn is_sampled(&self) -> bool {
+        self.sample_rate < 1.0
+    }
+
+    /// Whether the run measures the training top-1: asked for, and not
+    /// sampled (a sampled step has no logits for every class).
+    ///
+    /// ```
+    /// let cfg = arcface::TrainConfig { sample_rate: 0.1, ..Default::default() };
+    /// assert!(!cfg.measures_train_accuracy());
+    /// assert!(arcface::TrainConfig::default().measures_train_accuracy());
+    /// ```
+    pub fn measures_train_accuracy(&self) -> bool {
+        self.train_accuracy && !self.is_sampled()
+    }
+
     /// Checks every field; the error names the first bad one.
     ///
     /// ```

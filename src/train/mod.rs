@@ -72,7 +72,8 @@ pub struct TrainConfig {
     /// last (0: only after the last).
     pub eval_every: usize,
     /// Also measure training top-1 on each batch (one more product per step,
-    /// about a third more work).
+    /// about a third more work). Not measured when `sample_rate < 1`
+    /// ([`TrainConfig::measures_train_accuracy`]).
     pub train_accuracy: bool,
     /// PartialFC's sample rate r in (0, 1]: each step keeps the batch's
     /// classes and samples the others to ⌈r·C⌉, and updates only the kept

@@ -104,7 +104,7 @@ impl<T: Real> Trainer<T> {
         cfg.optimizer = *opt.config();
         // sampled steps run in the sampler's own workspace: the head's needs
         // no C×D gradient
-        let ws = if cfg.sample_rate < 1.0 {
+        let ws = if cfg.is_sampled() {
             Workspace::try_inference(&head, 1)?
         } else {
             Workspace::try_new(&head, 1)?
@@ -312,14 +312,13 @@ impl<T: Real> Trainer<T> {
             self.head.config().num_classes,
         );
         let cap = self.cfg.batch_size.min(n);
-        if self.ws.capacity() < cap && self.cfg.sample_rate >= 1.0 {
+        if self.ws.capacity() < cap && !self.cfg.is_sampled() {
             self.ws = Workspace::try_new(&self.head, cap)?;
         }
         let wide = |a: usize, b: usize| a as u128 * b as u128;
         Allocate.grow(&mut self.batch_x, wide(cap, d), "batch features")?;
         Allocate.grow(&mut self.batch_y, cap as u128, "batch labels")?;
-        // sampled steps do not measure the training accuracy (no N×C logits)
-        if self.cfg.train_accuracy && self.cfg.sample_rate >= 1.0 {
+        if self.cfg.measures_train_accuracy() {
             Allocate.grow(&mut self.logits, wide(cap, c), "batch logits")?;
         }
         self.prepare_sampling(cap)?;
@@ -417,7 +416,7 @@ impl<T: Real> Trainer<T> {
     /// Top-1 hits of the current weights on the gathered batch of `m`
     /// samples, when measured ([`TrainConfig::train_accuracy`]).
     fn batch_accuracy(&mut self, m: usize) -> Result<Option<usize>> {
-        if !self.cfg.train_accuracy {
+        if !self.cfg.measures_train_accuracy() {
             return Ok(None);
         }
         let (d, c) = (
@@ -514,7 +513,10 @@ impl<T: Real> Trainer<T> {
             epochs: self.cfg.epochs,
             lr: tally.lr,
             train_loss: tally.loss_sum / seen,
-            train_top1: self.cfg.train_accuracy.then(|| tally.correct as f64 / seen),
+            train_top1: self
+                .cfg
+                .measures_train_accuracy()
+                .then(|| tally.correct as f64 / seen),
             val,
             samples: tally.seen,
             seconds: epoch_start.elapsed().as_secs_f64(),

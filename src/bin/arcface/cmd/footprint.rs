@@ -155,7 +155,7 @@ pub fn training(
     } else {
         Optimizer::<f32>::bytes_needed(&t.optimizer, s.weights() as usize)
     };
-    let step = if t.sample_rate < 1.0 {
+    let step = if t.is_sampled() {
         sampled_step(s, t.sample_rate, cap, threads)
     } else {
         workspace(s, cap, threads, true)
