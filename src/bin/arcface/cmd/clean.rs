@@ -34,18 +34,13 @@ fn clean<T: Real>(a: &CleanArgs) -> Result<(), CliError> {
             ),
         ));
     }
-    let input = restore::input::<T>(
+    let input = restore::labelled_input::<T>(
         &a.data,
         &a.synthetic,
-        Some(a.labels.labels.as_deref()),
+        a.labels.labels.as_deref(),
         (&ck, ck_path),
         &head,
     )?;
-    restore::check_dim(&head, &input)?;
-    let c = head.config().num_classes;
-    input
-        .split
-        .check_labels(c, &input.labels, "the checkpoint's num_classes")?;
     let t = Instant::now();
     let r = head.clean(&input.split.x, &input.split.y, &cfg)?;
     let secs = t.elapsed().as_secs_f64();

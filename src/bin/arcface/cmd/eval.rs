@@ -18,18 +18,13 @@ fn eval<T: Real>(a: &EvalArgs) -> Result<(), CliError> {
     a.synthetic.params(a.data.data).map_err(CliError::Usage)?;
     let ck_path = &a.checkpoint.checkpoint;
     let (ck, head) = restore::head::<T>(&a.checkpoint, "eval")?;
-    let input = restore::input::<T>(
+    let input = restore::labelled_input::<T>(
         &a.data,
         &a.synthetic,
-        Some(a.labels.labels.as_deref()),
+        a.labels.labels.as_deref(),
         (&ck, ck_path),
         &head,
     )?;
-    restore::check_dim(&head, &input)?;
-    let c = head.config().num_classes;
-    input
-        .split
-        .check_labels(c, &input.labels, "the checkpoint's num_classes")?;
     let batch = a.infer.batch_size.min(input.split.len());
     let threads = rayon::current_num_threads();
     restore::check_work(&head, |s| footprint::evaluation(s, batch, threads))?;

@@ -236,6 +236,25 @@ fn implied_source<T: Real>(
 }
 
 /// The features have the head's width, else an error naming their file.
+/// The labelled input of a command that scores a checkpoint's head (eval,
+/// clean): [`input`] with the labels required, its width checked against
+/// the head and every label checked against the head's classes.
+pub fn labelled_input<T: Real>(
+    d: &DataArgs,
+    synthetic: &SyntheticArgs,
+    labels: Option<&str>,
+    ck: (&Checkpoint, &str),
+    head: &ArcFaceHead<T>,
+) -> Result<Input<T>, CliError> {
+    let input = input::<T>(d, synthetic, Some(labels), ck, head)?;
+    check_dim(head, &input)?;
+    let c = head.config().num_classes;
+    input
+        .split
+        .check_labels(c, &input.labels, "the checkpoint's num_classes")?;
+    Ok(input)
+}
+
 pub fn check_dim<T: Real>(head: &ArcFaceHead<T>, input: &Input<T>) -> Result<(), CliError> {
     let d = head.config().in_channels;
     if input.split.d != d {
