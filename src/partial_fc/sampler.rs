@@ -19,8 +19,8 @@ pub(crate) struct Sampler {
     swaps: Vec<u32>,
     /// Per class, its position in `kept`, or `NONE`.
     slot: Vec<u32>,
-    /// The kept classes: positives first (in order of first appearance),
-    /// then the drawn ones.
+    /// The kept classes in ascending order (the positives and the drawn
+    /// ones together).
     kept: Vec<u32>,
     /// How many of `kept` are positives.
     positives: usize,
@@ -68,8 +68,8 @@ impl Sampler {
     /// first: an error changes nothing): every label's class, then uniform
     /// draws without replacement from the classes not `excluded` until
     /// `target` classes are kept (or all positives, if they are more; or
-    /// every class not excluded, if they are fewer). The labels must fit the
-    /// batch capacity and name no excluded class.
+    /// every class not excluded, if they are fewer), then sorted. The labels
+    /// must fit the batch capacity and name no excluded class.
     pub(crate) fn sample(
         &mut self,
         labels: &[i64],
@@ -111,6 +111,12 @@ impl Sampler {
             self.perm.swap(i, j as usize);
         }
         self.swaps.clear();
+        // ascending, as PartialFC v2 sorts its kept indices: the step then
+        // walks the head's rows (and the optimiser's) in memory order
+        self.kept.sort_unstable();
+        for (j, &k) in self.kept.iter().enumerate() {
+            self.slot[k as usize] = j as u32;
+        }
         Ok(())
     }
 
@@ -143,11 +149,13 @@ mod tests {
             s.sample(&[4, 9, 4, 49], 20, step, None).unwrap();
             let kept = s.kept();
             assert_eq!(kept.len(), 20);
-            assert_eq!(&kept[..3], &[4, 9, 49]);
-            let mut sorted = kept.to_vec();
-            sorted.sort_unstable();
-            sorted.dedup();
-            assert_eq!(sorted.len(), 20);
+            assert!([4, 9, 49].iter().all(|c| kept.contains(c)));
+            // ascending and distinct
+            assert!(kept.windows(2).all(|p| p[0] < p[1]));
+            // each label maps to its class's position
+            let mut at = [0i64; 4];
+            s.remap(&[4, 9, 4, 49], &mut at);
+            assert!(at.iter().zip([4, 9, 4, 49]).all(|(&j, c)| kept[j as usize] == c));
             assert!(s.perm.iter().enumerate().all(|(i, &p)| p as usize == i));
         }
         // more positives than the target: all kept
