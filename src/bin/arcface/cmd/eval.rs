@@ -27,7 +27,7 @@ fn eval<T: Real>(a: &EvalArgs) -> Result<(), CliError> {
     )?;
     let batch = a.infer.batch_size.min(input.split.len());
     let threads = rayon::current_num_threads();
-    restore::check_work(&head, |s| footprint::evaluation(s, batch, threads))?;
+    restore::check_work::<T>(head.config(), |s| footprint::evaluation(s, batch, threads))?;
     let t = Instant::now();
     let m = evaluate(&head, input.split.dataset(), batch)?;
     let secs = t.elapsed().as_secs_f64();

@@ -2,19 +2,19 @@
 //! as JSON or CSV, on stdout or into `--output`.
 
 use super::footprint;
-use super::{restore, run_typed};
+use super::restore::{self, Restored};
+use super::run_typed;
 use crate::args::{PredictArgs, PredictFormat};
 use crate::output::{Files, Outputs};
 use crate::report::predictions::{Format, Writer};
 use crate::CliError;
 use arcface::half::{bf16, f16};
-use arcface::{ArcFaceHead, Checkpoint, HalfFloat, HalfHead, Real, WeightDtype};
+use arcface::{ArcFaceHead, HalfFloat, HalfHead, Real, WeightDtype};
 use std::io::Write;
 
 /// What predicts: the head in `--dtype`, or, for f32 arithmetic and a
 /// checkpoint whose weights are stored in f16 or bf16, a [`HalfHead`]
-/// holding them as stored (half the memory; the f32 head is dropped once
-/// the inputs are checked against it).
+/// holding them as stored (half the memory: no f32 head is built).
 enum Server<T: Real> {
     Full(Box<ArcFaceHead<T>>),
     F16(HalfHead<f16>),
@@ -22,27 +22,14 @@ enum Server<T: Real> {
 }
 
 impl<T: Real> Server<T> {
-    fn new(ck: Checkpoint, head: ArcFaceHead<T>) -> Result<Self, CliError> {
-        fn half<H: HalfFloat>(
-            ck: &Checkpoint,
-            cfg: &arcface::HeadConfig,
-        ) -> arcface::Result<HalfHead<H>> {
-            HalfHead::from_checkpoint(ck, Some(cfg.clone()))
+    fn new(r: &Restored) -> Result<Self, CliError> {
+        fn half<H: HalfFloat>(r: &Restored) -> Result<HalfHead<H>, CliError> {
+            HalfHead::from_checkpoint(&r.ck, Some(r.cfg.clone())).map_err(|e| r.error(e))
         }
-        if T::NAME != "f32" {
-            return Ok(Server::Full(Box::new(head)));
-        }
-        let cfg = head.config().clone();
-        Ok(match ck.dtype() {
-            WeightDtype::F16 => {
-                drop(head);
-                Server::F16(half(&ck, &cfg)?)
-            }
-            WeightDtype::BF16 => {
-                drop(head);
-                Server::Bf16(half(&ck, &cfg)?)
-            }
-            _ => Server::Full(Box::new(head)),
+        Ok(match (T::NAME, r.ck.dtype()) {
+            ("f32", WeightDtype::F16) => Server::F16(half(r)?),
+            ("f32", WeightDtype::BF16) => Server::Bf16(half(r)?),
+            _ => Server::Full(Box::new(r.head::<T>()?)),
         })
     }
 
@@ -86,18 +73,21 @@ fn predict<T: Real>(a: &PredictArgs) -> Result<(), CliError> {
         .output("--output", a.output.output.as_ref());
     files.check()?;
     a.synthetic.params(a.data.data).map_err(CliError::Usage)?;
-    let (ck, head) = restore::head::<T>(&a.checkpoint, "predict")?;
-    let input = restore::input::<T>(&a.data, &a.synthetic, None, (&ck, ck_path), &head)?;
-    restore::check_dim(&head, &input)?;
-    let k = a.output.top_k.min(head.config().num_classes);
+    let restored = restore::checkpoint(&a.checkpoint, "predict")?;
+    let cfg = &restored.cfg;
+    let input = restore::input::<T>(&a.data, &a.synthetic, None, (&restored.ck, ck_path), cfg)?;
+    restore::check_dim(cfg, &input)?;
+    let k = a.output.top_k.min(cfg.num_classes);
     let d = input.split.d.max(1);
     let n = input.split.x.len() / d;
     let rows_per_chunk = a.infer.batch_size.min(n.max(1));
     let threads = rayon::current_num_threads();
-    restore::check_work(&head, |s| {
+    // sized for the head in T (an upper bound for a half-precision one)
+    restore::check_work::<T>(cfg, |s| {
         footprint::prediction(s, rows_per_chunk, threads, k)
     })?;
-    let server = Server::new(ck, head)?;
+    let server = Server::<T>::new(&restored)?;
+    drop(restored);
     let format = match a.output.format {
         PredictFormat::Json => Format::Json,
         PredictFormat::Csv => Format::Csv,

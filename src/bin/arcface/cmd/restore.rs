@@ -23,15 +23,42 @@ const MAX_GUESSED_SUBCENTERS: usize = 16;
 /// a larger one needs `--data` and its flags.
 const MAX_IMPLIED_DATA: u128 = 1 << 30;
 
-/// The checkpoint and its head: the checkpoint's own configuration, or for
-/// a file without metadata (a PyTorch export) one built from
+/// A checkpoint and the configuration of its head, before any head is
+/// built from it (see [`checkpoint`]).
+pub struct Restored {
+    pub ck: Checkpoint,
+    pub cfg: HeadConfig,
+    /// The file, as errors name it.
+    path: String,
+    /// The command whose flags made `cfg` (for a file without metadata).
+    flags_of: Option<&'static str>,
+}
+
+impl Restored {
+    /// A library error while building from this checkpoint: a bad
+    /// configuration made from the flags names the flags, anything else
+    /// the file.
+    pub fn error(&self, e: arcface::Error) -> CliError {
+        match (self.flags_of, e) {
+            (Some(command), e @ arcface::Error::InvalidConfig { .. }) => flag_error(command, e),
+            (_, other) => relabel(other, &self.path),
+        }
+    }
+
+    /// The head in `T`, its memory checked before it is built.
+    pub fn head<T: Real>(&self) -> Result<ArcFaceHead<T>, CliError> {
+        check_head_memory::<T>(&self.cfg, &self.path)?;
+        self.ck
+            .to_head(Some(self.cfg.clone()))
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// The checkpoint and its head's configuration: the checkpoint's own, or
+/// for a file without metadata (a PyTorch export) one built from
 /// `--num-classes`, `--num-subcenters`, `--scale` and `--margins` over the
-/// library's defaults. The head's memory is checked before it is built;
-/// flag errors name `command`'s flags.
-pub fn head<T: Real>(
-    a: &CheckpointArgs,
-    command: &str,
-) -> Result<(Checkpoint, ArcFaceHead<T>), CliError> {
+/// library's defaults; flag errors name `command`'s flags.
+pub fn checkpoint(a: &CheckpointArgs, command: &'static str) -> Result<Restored, CliError> {
     let path = &a.checkpoint;
     let ck = Checkpoint::load(path).map_err(|e| relabel(e, path))?;
     let shape = &a.shape;
@@ -47,9 +74,13 @@ pub fn head<T: Real>(
                 "--{f}: {path} carries its own head configuration"
             )));
         }
-        check_head_memory::<T>(cfg, path)?;
-        let head = ck.to_head(None).map_err(|e| relabel(e, path))?;
-        return Ok((ck, head));
+        let cfg = cfg.clone();
+        return Ok(Restored {
+            ck,
+            cfg,
+            path: path.clone(),
+            flags_of: None,
+        });
     }
     let (rows, d) = ck.shape();
     let (c, k) = bare_shape(rows, a.num_classes, shape.num_subcenters, path)?;
@@ -60,12 +91,23 @@ pub fn head<T: Real>(
     if let Some(m) = &shape.margins {
         cfg = cfg.with_margins(m.resolve(c)?);
     }
-    check_head_memory::<T>(&cfg, path)?;
-    let head = ck.to_head(Some(cfg)).map_err(|e| match e {
-        arcface::Error::InvalidConfig { .. } => flag_error(command, e),
-        other => relabel(other, path),
-    })?;
-    Ok((ck, head))
+    Ok(Restored {
+        ck,
+        cfg,
+        path: path.clone(),
+        flags_of: Some(command),
+    })
+}
+
+/// The checkpoint and its head in `T` (see [`checkpoint`]); the head's
+/// memory is checked before it is built.
+pub fn head<T: Real>(
+    a: &CheckpointArgs,
+    command: &'static str,
+) -> Result<(Checkpoint, ArcFaceHead<T>), CliError> {
+    let r = checkpoint(a, command)?;
+    let head = r.head::<T>()?;
+    Ok((r.ck, head))
 }
 
 /// The head of `cfg`, while it is built from the file at `path`, fits the
@@ -83,10 +125,10 @@ fn check_head_memory<T: Real>(cfg: &HeadConfig, path: &str) -> Result<(), CliErr
 /// What `work` allocates on `head` (batches of `--batch-size`, at most the
 /// input's samples) fits beside the head.
 pub fn check_work<T: Real>(
-    head: &ArcFaceHead<T>,
+    cfg: &HeadConfig,
     work: impl FnOnce(&Shape) -> Need,
 ) -> Result<(), CliError> {
-    let s = Shape::of::<T>(head.config());
+    let s = Shape::of::<T>(cfg);
     let mut need = footprint::head(&s);
     need.merge(&work(&s));
     need.check(
@@ -151,7 +193,7 @@ pub fn input<T: Real>(
     synthetic: &SyntheticArgs,
     labels: Option<Option<&str>>,
     ck: (&Checkpoint, &str),
-    head: &ArcFaceHead<T>,
+    cfg: &HeadConfig,
 ) -> Result<Input<T>, CliError> {
     let (ck, ck_path) = ck;
     let mut input = match (&d.features, labels) {
@@ -168,7 +210,7 @@ pub fn input<T: Real>(
         (None, _) => {
             let src = match d.data {
                 Some(_) => builtin_source(d, synthetic)?,
-                None => implied_source::<T>(ck, ck_path, head, labels.is_some())?,
+                None => implied_source::<T>(ck, ck_path, cfg, labels.is_some())?,
             };
             let (_, test) = src.load::<T>()?;
             let name = format!("<{} test split>", src.tag());
@@ -192,7 +234,7 @@ pub fn input<T: Real>(
 fn implied_source<T: Real>(
     ck: &Checkpoint,
     ck_path: &str,
-    head: &ArcFaceHead<T>,
+    cfg: &HeadConfig,
     labelled: bool,
 ) -> Result<Source, CliError> {
     let src = match ck.extra().get("data").and_then(|t| Source::from_tag(t)) {
@@ -218,7 +260,6 @@ fn implied_source<T: Real>(
             ),
         ));
     }
-    let cfg = head.config();
     let own = (cfg.num_classes, cfg.in_channels);
     if let Some((c, d)) = src.shape().filter(|&s| s != own) {
         return Err(CliError::input(
@@ -246,8 +287,8 @@ pub fn labelled_input<T: Real>(
     ck: (&Checkpoint, &str),
     head: &ArcFaceHead<T>,
 ) -> Result<Input<T>, CliError> {
-    let input = input::<T>(d, synthetic, Some(labels), ck, head)?;
-    check_dim(head, &input)?;
+    let input = input::<T>(d, synthetic, Some(labels), ck, head.config())?;
+    check_dim(head.config(), &input)?;
     let c = head.config().num_classes;
     input
         .split
@@ -255,8 +296,8 @@ pub fn labelled_input<T: Real>(
     Ok(input)
 }
 
-pub fn check_dim<T: Real>(head: &ArcFaceHead<T>, input: &Input<T>) -> Result<(), CliError> {
-    let d = head.config().in_channels;
+pub fn check_dim<T: Real>(cfg: &HeadConfig, input: &Input<T>) -> Result<(), CliError> {
+    let d = cfg.in_channels;
     if input.split.d != d {
         return Err(CliError::input(
             &input.features,
