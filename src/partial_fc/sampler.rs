@@ -155,7 +155,10 @@ mod tests {
             // each label maps to its class's position
             let mut at = [0i64; 4];
             s.remap(&[4, 9, 4, 49], &mut at);
-            assert!(at.iter().zip([4, 9, 4, 49]).all(|(&j, c)| kept[j as usize] == c));
+            assert!(at
+                .iter()
+                .zip([4, 9, 4, 49])
+                .all(|(&j, c)| kept[j as usize] == c));
             assert!(s.perm.iter().enumerate().all(|(i, &p)| p as usize == i));
         }
         // more positives than the target: all kept
