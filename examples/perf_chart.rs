@@ -4,12 +4,18 @@
 //!
 //! `cargo run --release --example perf_chart -- docs/bench-results.jsonl docs/perf.svg docs/bench-table.md`
 //!
+//! With `--pfc RESULTS.jsonl OUT.svg` it renders instead the PartialFC chart
+//! (`scripts/bench-pfc.sh`): the sampled step's time against C.
+//!
 //! The PyTorch figures are the anchors measured on this machine kind
 //! (2 cores, AVX-512; `shared/notes/perf-anchors.md`, medians of 3 rounds):
 //! torch 2.15 eager and `torch.compile` running mmpretrain's head forward and
 //! backward in f32.
 use serde_json::Value;
 use std::fmt::Write as _;
+
+#[path = "support/pfc_chart.rs"]
+mod pfc_chart;
 
 /// (n, d, c, k).
 type Shape = (usize, usize, usize, usize);
@@ -54,10 +60,20 @@ struct Row {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, input, svg_out] = args.as_slice() {
+        if flag == "--pfc" {
+            let text = std::fs::read_to_string(input).expect("results file");
+            let mut rows = pfc_chart::read_pfc(&text);
+            rows.sort_by(|a, b| a.c.total_cmp(&b.c));
+            std::fs::write(svg_out, pfc_chart::pfc_svg(&rows)).expect("write svg");
+            println!("wrote {svg_out} from {} results", rows.len());
+            return;
+        }
+    }
     let (input, svg_out, md_out) = match args.as_slice() {
         [a, b, c] => (a, b, c),
         _ => {
-            eprintln!("usage: perf_chart RESULTS.jsonl OUT.svg OUT.md");
+            eprintln!("usage: perf_chart RESULTS.jsonl OUT.svg OUT.md | perf_chart --pfc RESULTS.jsonl OUT.svg");
             std::process::exit(2);
         }
     };
