@@ -301,7 +301,7 @@ impl<H: HalfFloat> HalfHead<H> {
             &split,
             (Rows(&mut pt[..rows * nb], nb), PerBlock(xp, nb * 2 * p)),
             |b, (pt, xp)| {
-                arch.dispatch(HalfForward::<H> {
+                HalfForward::<H> {
                     w: &w[b.rows.start * p..b.rows.end * p],
                     p,
                     xs,
@@ -311,7 +311,8 @@ impl<H: HalfFloat> HalfHead<H> {
                     scale: &scale[b.rows.clone()],
                     pt,
                     _h: PhantomData,
-                })
+                }
+                .dispatch(arch)
             },
             |(), ()| (),
         );

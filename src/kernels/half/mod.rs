@@ -12,9 +12,14 @@
 //! shift (its bits are an f32's upper half); f16 by rebasing the exponent
 //! (below).
 
+mod widen;
+
 use super::small_gemm::Prefetch;
 use half::{bf16, f16};
 use pulp::{Simd, WithSimd};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use widen::CvtV4;
+pub(crate) use widen::{Soft, Widen};
 
 /// A half-precision storage type a [`HalfHead`](crate::HalfHead) holds its
 /// weights in: [`half::f16`] or [`half::bf16`]. Sealed.
@@ -45,6 +50,8 @@ pub trait HalfFloat: sealed::Sealed + Copy + Send + Sync + 'static {
 pub(crate) mod sealed {
     use pulp::Simd;
     pub trait Sealed {
+        /// Whether AVX-512's conversion widens it (f16: `vcvtph2ps`).
+        const CONVERTS_ON_V4: bool;
         /// The two halves of each word of `w` as f32: the low ones, then
         /// the high ones.
         fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s);
@@ -67,6 +74,7 @@ impl HalfFloat for bf16 {
 }
 
 impl sealed::Sealed for bf16 {
+    const CONVERTS_ON_V4: bool = false;
     /// bf16 is the upper half of an f32: the low half shifted up, the high
     /// half with the low bits cleared.
     #[inline(always)]
@@ -114,6 +122,7 @@ impl HalfFloat for f16 {
 }
 
 impl sealed::Sealed for f16 {
+    const CONVERTS_ON_V4: bool = true;
     #[inline(always)]
     fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s) {
         let (mag, sign) = (s.splat_u32s(F16_MAG), s.splat_u32s(0x8000_0000));
@@ -182,10 +191,23 @@ pub(crate) struct HalfForward<'a, H> {
     pub _h: core::marker::PhantomData<H>,
 }
 
-impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
-    type Output = ();
+impl<H: HalfFloat> HalfForward<'_, H> {
+    /// Runs on `arch` with the fastest widening it has (see [`widen`]):
+    /// f16 through AVX-512's conversion where the CPU has it, otherwise
+    /// the integer widening at `arch`'s width.
+    pub fn dispatch(self, arch: pulp::Arch) {
+        #[cfg(target_arch = "x86_64")]
+        if H::CONVERTS_ON_V4 {
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                return Simd::vectorize(v4, OnV4(self, v4));
+            }
+        }
+        arch.dispatch(self)
+    }
+
+    /// The forward at width `S`, widening with `wd`.
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    pub(crate) fn run_with<S: Simd, W: Widen<S>>(self, s: S, wd: W) {
         let (p, d, n) = (self.p, self.d, self.n);
         let rows = (self.w.len() / p.max(1))
             .min(self.scale.len())
@@ -197,20 +219,24 @@ impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
         let l = words(s);
         let jn = p / l;
         for i in 0..n {
-            permute(
-                &self.xs[i * d..(i + 1) * d],
-                &mut self.xp[i * 2 * p..(i + 1) * 2 * p],
-                l,
-                jn,
-            );
+            let xp = &mut self.xp[i * 2 * p..(i + 1) * 2 * p];
+            let x = &self.xs[i * d..(i + 1) * d];
+            if W::IN_ORDER {
+                xp[..d].copy_from_slice(x);
+                xp[d..].fill(0.0);
+            } else {
+                permute(x, xp, l, jn);
+            }
         }
-        let blk = Block::<H> {
+        let blk = Block::<H, W> {
             pf: Prefetch::new(),
+            wd,
             w: self.w,
             p,
             jn,
             xp: &self.xp[..n * 2 * p],
             n,
+            scale: self.scale,
             _h: core::marker::PhantomData,
         };
         let rb = if n == 1 { ROWS_ONE } else { ROWS_MANY };
@@ -227,9 +253,29 @@ impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
         for r0 in full..rows {
             blk.run::<S, 1, 1>(s, r0, &mut pt[r0 * n..(r0 + 1) * n]);
         }
-        for (r, out) in pt[..rows * n].chunks_exact_mut(n).enumerate() {
-            out.iter_mut().for_each(|v| *v *= self.scale[r]);
-        }
+    }
+}
+
+/// The portable forward: integer widening at any width.
+impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        self.run_with(s, Soft::<H>(core::marker::PhantomData))
+    }
+}
+
+/// The f16 forward on AVX-512 with the hardware conversion (dispatched
+/// only as `V4`, whose token it carries).
+#[cfg(target_arch = "x86_64")]
+struct OnV4<'a, H>(HalfForward<'a, H>, pulp::x86::V4);
+
+#[cfg(target_arch = "x86_64")]
+impl<H: HalfFloat> WithSimd for OnV4<'_, H> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        self.0.run_with(self.1, CvtV4)
     }
 }
 
@@ -250,45 +296,61 @@ fn permute(x: &[f32], xp: &mut [f32], l: usize, jn: usize) {
     }
 }
 
-/// Packed rows against the permuted samples (see [`HalfForward`]).
-struct Block<'a, H> {
+/// Packed rows against the prepared samples (see [`HalfForward`]).
+struct Block<'a, H, W> {
     pf: Prefetch,
+    wd: W,
     w: &'a [u32],
     p: usize,
     /// Whole registers of words per row.
     jn: usize,
     xp: &'a [f32],
     n: usize,
+    /// A factor per row, applied as each product is stored.
+    scale: &'a [f32],
     _h: core::marker::PhantomData<H>,
 }
 
-impl<H: HalfFloat> Block<'_, H> {
+impl<H: HalfFloat, W> Block<'_, H, W> {
     /// Rows `r0 .. r0 + R` against every sample, in groups of `NS` (the
-    /// rest one by one), into `pt` (R × n, unscaled).
+    /// rest one by one), into `pt` (R × n, scaled).
     #[inline(always)]
-    fn run<S: Simd, const R: usize, const NS: usize>(&self, s: S, r0: usize, pt: &mut [f32]) {
-        if self.n > 1 {
-            // several sweeps per block pause the stream the hardware
-            // prefetchers follow: fetch the block two ahead (as the f32
-            // small-batch forward does)
-            let p = self.p;
+    fn run<S: Simd, const R: usize, const NS: usize>(&self, s: S, r0: usize, pt: &mut [f32])
+    where
+        W: Widen<S>,
+    {
+        // several sweeps per block pause the stream the hardware
+        // prefetchers follow: the block two ahead is fetched, its lines
+        // spread over the block's sweeps (as the f32 small-batch forward
+        // does); a single sample's one sweep is left to the hardware
+        let p = self.p;
+        let next: &[u32] = if self.n > 1 {
             let at = self.w.len().min((r0 + 2 * R) * p);
-            let next = &self.w[at..self.w.len().min(at + R * p)];
-            self.pf
-                .lines(next, 0, core::mem::size_of_val(next).div_ceil(64));
-        }
+            &self.w[at..self.w.len().min(at + R * p)]
+        } else {
+            &[]
+        };
+        let groups = self.n / NS + self.n % NS;
+        let per = core::mem::size_of_val(next)
+            .div_ceil(64)
+            .div_ceil((groups * self.jn).max(1));
         let mut i0 = 0;
+        let mut step = 0;
         while i0 < self.n {
+            let pf = (next, step * per, per);
             if i0 + NS <= self.n {
-                self.group::<S, R, NS>(s, r0, i0, pt);
+                self.group::<S, R, NS>(s, r0, i0, pt, pf);
                 i0 += NS;
             } else {
-                self.group::<S, R, 1>(s, r0, i0, pt);
+                self.group::<S, R, 1>(s, r0, i0, pt, pf);
                 i0 += 1;
             }
+            step += self.jn;
         }
     }
 
+    /// Rows `r0 ..` against samples `i0 .. i0 + NS`, fetching `per` lines
+    /// of `pf.0` a step from line `pf.1`.
     #[inline(always)]
     fn group<S: Simd, const R: usize, const NS: usize>(
         &self,
@@ -296,7 +358,10 @@ impl<H: HalfFloat> Block<'_, H> {
         r0: usize,
         i0: usize,
         pt: &mut [f32],
-    ) {
+        (next, first, per): (&[u32], usize, usize),
+    ) where
+        W: Widen<S>,
+    {
         let (p, jn, n) = (self.p, self.jn, self.n);
         let l = words(s);
         let row = |r: usize| &self.w[(r0 + r) * p..(r0 + r + 1) * p];
@@ -305,14 +370,17 @@ impl<H: HalfFloat> Block<'_, H> {
             let x = &self.xp[(i0 + b) * 2 * p..(i0 + b + 1) * 2 * p];
             &S::as_simd_f32s(x).0[..2 * jn]
         });
-        // the even and odd halves in separate chains: 2·R·NS independent sums
+        // the two widened registers in separate chains: 2·R·NS sums
         let mut acc = [[s.splat_f32s(0.0); NS]; R];
         let mut acc2 = [[s.splat_f32s(0.0); NS]; R];
         for j in 0..jn {
+            if per > 0 {
+                self.pf.lines(next, first + j * per, per);
+            }
             let xv: [(S::f32s, S::f32s); NS] =
                 core::array::from_fn(|b| (xr[b][2 * j], xr[b][2 * j + 1]));
             for r in 0..R {
-                let (lo, hi) = H::widen_pairs(s, wr[r][j]);
+                let (lo, hi) = self.wd.pairs(s, wr[r][j]);
                 for b in 0..NS {
                     acc[r][b] = s.mul_add_e_f32s(lo, xv[b].0, acc[r][b]);
                     acc2[r][b] = s.mul_add_e_f32s(hi, xv[b].1, acc2[r][b]);
@@ -327,7 +395,7 @@ impl<H: HalfFloat> Block<'_, H> {
                 for (w, xx) in tail.iter().zip(x.chunks_exact(2)) {
                     v += H::widen(*w as u16) * xx[0] + H::widen((*w >> 16) as u16) * xx[1];
                 }
-                pt[r * n + i0 + b] = v;
+                pt[r * n + i0 + b] = v * self.scale[r0 + r];
             }
         }
     }
