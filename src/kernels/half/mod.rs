@@ -4,13 +4,15 @@
 //!
 //! A row of D halves is stored as ⌈D/2⌉ little-endian `u32` words, two
 //! halves a word (the even element in the low 16 bits, a zero half padding
-//! an odd D). One register of L words widens, with integer operations that
-//! every instruction set (and every emulated width) has, into two f32
-//! registers: the L even elements and the L odd ones. The samples are
-//! permuted once per call to match (per chunk of 2L elements: the even ones,
-//! then the odd ones), so the dot product is unchanged. bf16 widens by a
-//! shift (its bits are an f32's upper half); f16 by rebasing the exponent
-//! (below).
+//! an odd D): byte for byte the row of halves. One register of L words
+//! widens into two f32 registers by one of the strategies in [`widen`]:
+//! with integer operations that every instruction set (and every emulated
+//! width) has, into the L even elements and the L odd ones; or, for f16 on
+//! AVX-512, by the hardware conversion, into the elements in order. The
+//! samples are laid out once per call to match (for the integer widening,
+//! per chunk of 2L elements: the even ones, then the odd ones), so the dot
+//! product is unchanged. bf16 widens by a shift (its bits are an f32's upper
+//! half); f16 by rebasing the exponent (below) or by `vcvtph2ps`.
 
 mod widen;
 
@@ -166,6 +168,9 @@ const ROWS_ONE: usize = 8;
 /// the samples' 2 fit the 16 registers of AVX2.
 const ROWS_MANY: usize = 2;
 const SAMPLES_MANY: usize = 4;
+/// How many rows ahead of a block the software prefetch reads (16 rows:
+/// 16 KiB of bf16 at D = 512).
+const AHEAD: usize = 2 * ROWS_ONE;
 
 /// The half-precision forward over a block of packed weight rows (see the
 /// module docs): `pt[r·n + i] = scale[r] · (w_r · x̂_i)`, one dispatch.
@@ -319,17 +324,13 @@ impl<H: HalfFloat, W> Block<'_, H, W> {
     where
         W: Widen<S>,
     {
-        // several sweeps per block pause the stream the hardware
-        // prefetchers follow: the block two ahead is fetched, its lines
-        // spread over the block's sweeps (as the f32 small-batch forward
-        // does); a single sample's one sweep is left to the hardware
+        // the rows AHEAD on are fetched, their lines spread over the
+        // block's sweeps: several sweeps per block pause the stream the
+        // hardware prefetchers follow, and even a single sample's one sweep
+        // (half the bytes per FMA of f32) ran faster with the hint
         let p = self.p;
-        let next: &[u32] = if self.n > 1 {
-            let at = self.w.len().min((r0 + 2 * R) * p);
-            &self.w[at..self.w.len().min(at + R * p)]
-        } else {
-            &[]
-        };
+        let at = self.w.len().min((r0 + AHEAD) * p);
+        let next = &self.w[at..self.w.len().min(at + R * p)];
         let groups = self.n / NS + self.n % NS;
         let per = core::mem::size_of_val(next)
             .div_ceil(64)
