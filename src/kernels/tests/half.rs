@@ -98,9 +98,7 @@ fn f16_hardware_widening_is_exact_for_every_pattern() {
     };
     let words = all_words();
     let got = widen_all(v4, CvtV4, &words);
-    check_widened("V4 vcvtph2ps", &words, &got, |b| {
-        f16::from_bits(b).to_f32()
-    });
+    check_widened("V4 vcvtph2ps", &words, &got, |b| f16::from_bits(b).to_f32());
 }
 
 #[test]
