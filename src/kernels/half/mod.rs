@@ -198,12 +198,12 @@ pub(crate) struct HalfForward<'a, H> {
 
 impl<H: HalfFloat> HalfForward<'_, H> {
     /// Runs on `arch` with the fastest widening it has (see [`widen`]):
-    /// f16 through AVX-512's conversion where the CPU has it, otherwise
-    /// the integer widening at `arch`'s width.
+    /// f16 through the hardware conversion when `arch` is AVX-512,
+    /// otherwise the integer widening at `arch`'s width.
     pub fn dispatch(self, arch: pulp::Arch) {
         #[cfg(target_arch = "x86_64")]
         if H::CONVERTS_ON_V4 {
-            if let Some(v4) = pulp::x86::V4::try_new() {
+            if let pulp::Arch::V4(v4) = arch {
                 return Simd::vectorize(v4, OnV4(self, v4));
             }
         }
