@@ -14,9 +14,13 @@
 //! product is unchanged. bf16 widens by a shift (its bits are an f32's upper
 //! half); f16 by rebasing the exponent (below) or by `vcvtph2ps`.
 
+#[cfg(target_arch = "x86_64")]
+mod f16c;
 mod widen;
 
 use super::small_gemm::Prefetch;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use f16c::{forward as f16c_forward, CvtF16c};
 use half::{bf16, f16};
 use pulp::{Simd, WithSimd};
 #[cfg(target_arch = "x86_64")]
@@ -52,8 +56,9 @@ pub trait HalfFloat: sealed::Sealed + Copy + Send + Sync + 'static {
 pub(crate) mod sealed {
     use pulp::Simd;
     pub trait Sealed {
-        /// Whether AVX-512's conversion widens it (f16: `vcvtph2ps`).
-        const CONVERTS_ON_V4: bool;
+        /// Whether it is f16, which the CPU's conversion (`vcvtph2ps`, AVX-512
+        /// or F16C) widens; the hardware paths are taken only then.
+        const HARDWARE_F16: bool;
         /// The two halves of each word of `w` as f32: the low ones, then
         /// the high ones.
         fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s);
@@ -76,7 +81,7 @@ impl HalfFloat for bf16 {
 }
 
 impl sealed::Sealed for bf16 {
-    const CONVERTS_ON_V4: bool = false;
+    const HARDWARE_F16: bool = false;
     /// bf16 is the upper half of an f32: the low half shifted up, the high
     /// half with the low bits cleared.
     #[inline(always)]
@@ -124,7 +129,7 @@ impl HalfFloat for f16 {
 }
 
 impl sealed::Sealed for f16 {
-    const CONVERTS_ON_V4: bool = true;
+    const HARDWARE_F16: bool = true;
     #[inline(always)]
     fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s) {
         let (mag, sign) = (s.splat_u32s(F16_MAG), s.splat_u32s(0x8000_0000));
@@ -198,13 +203,16 @@ pub(crate) struct HalfForward<'a, H> {
 
 impl<H: HalfFloat> HalfForward<'_, H> {
     /// Runs on `arch` with the fastest widening it has (see [`widen`]):
-    /// f16 through the hardware conversion when `arch` is AVX-512,
-    /// otherwise the integer widening at `arch`'s width.
+    /// f16 through the hardware conversion when `arch` is AVX-512, or AVX2
+    /// on a CPU with F16C; otherwise the integer widening at `arch`'s width.
     pub fn dispatch(self, arch: pulp::Arch) {
         #[cfg(target_arch = "x86_64")]
-        if H::CONVERTS_ON_V4 {
+        if H::HARDWARE_F16 {
             if let pulp::Arch::V4(v4) = arch {
                 return Simd::vectorize(v4, OnV4(self, v4));
+            }
+            if let (pulp::Arch::V3(v3), Some(cvt)) = (arch, CvtF16c::detect()) {
+                return f16c_forward(self, v3, cvt);
             }
         }
         arch.dispatch(self)

@@ -2,9 +2,9 @@
 //! serving forward over every register-block shape, against `half`'s
 //! conversions and the f64 oracle.
 
-use super::{close, data, run, WIDTHS};
+use super::{close, data, run, Width, WIDTHS};
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::half::CvtV4;
+use crate::kernels::half::{f16c_forward, CvtF16c, CvtV4};
 use crate::kernels::half::{pack_row, HalfFloat, HalfForward, Soft, Widen};
 use crate::kernels::reference;
 use half::{bf16, f16};
@@ -89,6 +89,19 @@ fn check_widened(what: &str, words: &[u32], got: &[f32], exact: impl Fn(u16) -> 
     }
 }
 
+/// F16C's conversion of f16 at AVX2 width (forced, where this CPU has
+/// AVX2 and F16C).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn f16_f16c_widening_is_exact_for_every_pattern() {
+    let (Some(v3), Some(cvt)) = (pulp::x86::V3::try_new(), CvtF16c::detect()) else {
+        return;
+    };
+    let words = all_words();
+    let got = widen_all(v3, cvt, &words);
+    check_widened("V3 F16C", &words, &got, |b| f16::from_bits(b).to_f32());
+}
+
 /// The hardware conversion of f16 on AVX-512 (where this CPU has it).
 #[cfg(target_arch = "x86_64")]
 #[test]
@@ -112,6 +125,36 @@ fn bf16_widening_is_exact_for_every_pattern() {
     widens_every_pattern::<bf16>(|b| bf16::from_bits(b).to_f32());
 }
 
+/// A way to run the forward.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// The integer widening at a width.
+    Soft(Width),
+    /// The serving entry: f16 by the hardware conversion on AVX-512 or
+    /// AVX2 + F16C.
+    Dispatched,
+    /// f16 by F16C at AVX2 width, forced (where the CPU has both).
+    F16c,
+}
+
+impl Path {
+    /// Runs `k` this way; false where this CPU or type has no such path.
+    fn run<H: HalfFloat>(self, k: HalfForward<'_, H>) -> bool {
+        match self {
+            Path::Soft(w) => run(w, k),
+            Path::Dispatched => k.dispatch(pulp::Arch::new()),
+            #[cfg(target_arch = "x86_64")]
+            Path::F16c => match (pulp::x86::V3::try_new(), CvtF16c::detect()) {
+                (Some(v3), Some(cvt)) if H::NAME == "f16" => f16c_forward(k, v3, cvt),
+                _ => return false,
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            Path::F16c => return false,
+        }
+        true
+    }
+}
+
 const DIMS: [usize; 9] = [1, 2, 3, 7, 16, 33, 67, 512, 513];
 const ROWS: [usize; 6] = [1, 2, 3, 8, 9, 17];
 const SAMPLES: [usize; 6] = [1, 2, 3, 4, 5, 8];
@@ -119,7 +162,10 @@ const SAMPLES: [usize; 6] = [1, 2, 3, 4, 5, 8];
 /// `pt = scale · W X̂ᵀ` against the oracle at every width and block shape,
 /// every output overwritten.
 fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
-    let paths = WIDTHS.map(Some).into_iter().chain([None]);
+    let paths = WIDTHS
+        .map(Path::Soft)
+        .into_iter()
+        .chain([Path::Dispatched, Path::F16c]);
     for w in paths {
         for d in DIMS {
             for rows in ROWS {
@@ -154,11 +200,8 @@ fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
                         pt: &mut pt,
                         _h: core::marker::PhantomData,
                     };
-                    match w {
-                        Some(w) => run(w, k),
-                        // the serving entry: f16 by the hardware conversion
-                        // on AVX-512
-                        None => k.dispatch(pulp::Arch::new()),
+                    if !w.run(k) {
+                        continue;
                     }
                     let wf: Vec<f64> = bits.iter().map(|&b| exact(b)).collect();
                     let xf: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
