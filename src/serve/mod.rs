@@ -2,8 +2,8 @@
 //! (half the memory of f32) and computes the inference logits and
 //! predictions of [`ArcFaceHead::logits`] and [`ArcFaceHead::predict`]
 //! from them, widening each weight row to f32 in registers
-//! (`kernels/half/`); all arithmetic is f32. Where the CPU has AVX-512,
-//! f16 widens by the hardware conversion and sums in a different order from
+//! (`kernels/half/`); all arithmetic is f32. Where the CPU has AVX-512 or
+//! F16C, f16 widens by the hardware conversion and sums in a different order from
 //! the integer widening elsewhere: each path is deterministic, and paths
 //! agree up to f32 rounding.
 //!

@@ -8,8 +8,10 @@
 //!   `vcvtph2ps`, 16 halves at a time; gives the elements in order (the
 //!   first L, then the next L), since the packed words are byte for byte the
 //!   row of halves.
+//! - `CvtF16c` (x86-64 with AVX2 and F16C, in `f16c.rs`): the same at AVX2
+//!   width, 8 halves at a time.
 //!
-//! Both are exact (every finite half is an f32), so the widened values are
+//! All are exact (every finite half is an f32), so the widened values are
 //! the same; only the order of the samples they meet (and so the f32
 //! summation order of a dot product) differs between them. A path is fixed
 //! per process by the CPU, so results are deterministic on one machine;
