@@ -2,7 +2,10 @@
 //! (half the memory of f32) and computes the inference logits and
 //! predictions of [`ArcFaceHead::logits`] and [`ArcFaceHead::predict`]
 //! from them, widening each weight row to f32 in registers
-//! (`kernels/half.rs`); all arithmetic is f32.
+//! (`kernels/half/`); all arithmetic is f32. Where the CPU has AVX-512 or
+//! F16C, f16 widens by the hardware conversion and sums in a different order from
+//! the integer widening elsewhere: each path is deterministic, and paths
+//! agree up to f32 rounding.
 //!
 //! The logits are $z_{ic} = S \max_k \cos\theta_{i,ck}$ with
 //! $\cos\theta_{i,r} = \hat x_i \cdot w_r / \max(\lVert w_r\rVert, \epsilon)$,
@@ -42,7 +45,7 @@ use core::marker::PhantomData;
 #[derive(Debug, Clone)]
 pub struct HalfHead<H: HalfFloat> {
     cfg: HeadConfig,
-    /// The rows, `words` u32 each: two halves a word (see `kernels/half.rs`).
+    /// The rows, `words` u32 each: two halves a word (see `kernels/half/`).
     w: Vec<u32>,
     words: usize,
     /// $S / \max(\lVert w_r\rVert, \epsilon)$ per row.
@@ -301,7 +304,7 @@ impl<H: HalfFloat> HalfHead<H> {
             &split,
             (Rows(&mut pt[..rows * nb], nb), PerBlock(xp, nb * 2 * p)),
             |b, (pt, xp)| {
-                arch.dispatch(HalfForward::<H> {
+                HalfForward::<H> {
                     w: &w[b.rows.start * p..b.rows.end * p],
                     p,
                     xs,
@@ -311,7 +314,8 @@ impl<H: HalfFloat> HalfHead<H> {
                     scale: &scale[b.rows.clone()],
                     pt,
                     _h: PhantomData,
-                })
+                }
+                .dispatch(arch)
             },
             |(), ()| (),
         );

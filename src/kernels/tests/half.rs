@@ -2,14 +2,44 @@
 //! serving forward over every register-block shape, against `half`'s
 //! conversions and the f64 oracle.
 
-use super::{close, data, run, WIDTHS};
-use crate::kernels::half::{pack_row, HalfFloat, HalfForward};
+use super::{close, data, run, Width, WIDTHS};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::half::{f16c_forward, CvtF16c, CvtV4};
+use crate::kernels::half::{pack_row, HalfFloat, HalfForward, Soft, Widen};
 use crate::kernels::reference;
 use half::{bf16, f16};
 use pulp::{Simd, WithSimd};
 
-/// Widens `words` (two halves each) through `H::widen_pairs` at one width,
-/// back into element order.
+/// Widens `words` (two halves each) through `wd` at width `S`, back into
+/// element order.
+fn widen_all<S: Simd, W: Widen<S>>(s: S, wd: W, words: &[u32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(2 * words.len());
+    let (head, tail) = S::as_simd_u32s(words);
+    let l = core::mem::size_of::<S::u32s>() / 4;
+    let mut emit = |w: S::u32s| {
+        let (lo, hi) = wd.pairs(s, w);
+        let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
+        s.partial_store_f32s(&mut a[..l], lo);
+        s.partial_store_f32s(&mut b[..l], hi);
+        if W::IN_ORDER {
+            out.extend_from_slice(&a[..l]);
+            out.extend_from_slice(&b[..l]);
+        } else {
+            for q in 0..l {
+                out.push(a[q]);
+                out.push(b[q]);
+            }
+        }
+    };
+    head.iter().for_each(|w| emit(*w));
+    if !tail.is_empty() {
+        emit(s.partial_load_u32s(tail));
+    }
+    out.truncate(2 * words.len());
+    out
+}
+
+/// The integer widening of `H` at every width.
 struct WidenAll<'a, H> {
     words: &'a [u32],
     _h: core::marker::PhantomData<H>,
@@ -17,26 +47,7 @@ struct WidenAll<'a, H> {
 impl<H: HalfFloat> WithSimd for WidenAll<'_, H> {
     type Output = Vec<f32>;
     fn with_simd<S: Simd>(self, s: S) -> Vec<f32> {
-        let mut out = Vec::with_capacity(2 * self.words.len());
-        let (head, tail) = S::as_simd_u32s(self.words);
-        let l = core::mem::size_of::<S::u32s>() / 4;
-        let mut emit = |w: S::u32s| {
-            let (lo, hi) = H::widen_pairs(s, w);
-            let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
-            s.partial_store_f32s(&mut a[..l], lo);
-            s.partial_store_f32s(&mut b[..l], hi);
-            let (lo, hi) = (a, b);
-            for q in 0..l {
-                out.push(lo[q]);
-                out.push(hi[q]);
-            }
-        };
-        head.iter().for_each(|w| emit(*w));
-        if !tail.is_empty() {
-            emit(s.partial_load_u32s(tail));
-        }
-        out.truncate(2 * self.words.len());
-        out
+        widen_all(s, Soft::<H>(core::marker::PhantomData), self.words)
     }
 }
 
@@ -58,17 +69,49 @@ fn widens_every_pattern<H: HalfFloat>(exact: impl Fn(u16) -> f32) {
                 _h: core::marker::PhantomData,
             },
         );
-        for (j, g) in got.iter().enumerate() {
-            let bits = (words[j / 2] >> (16 * (j % 2))) as u16;
-            let want = exact(bits);
-            let same = if want.is_nan() {
-                g.is_nan() && g.is_sign_negative() == want.is_sign_negative()
-            } else {
-                g.to_bits() == want.to_bits()
-            };
-            assert!(same, "{w:?} {} bits {bits:#06x}: {g} != {want}", H::NAME);
-        }
+        check_widened(&format!("{w:?} {}", H::NAME), &words, &got, &exact);
     }
+}
+
+/// `got` (the elements of `words` widened) against `exact`, bit for bit
+/// (a NaN: a NaN of the same sign).
+fn check_widened(what: &str, words: &[u32], got: &[f32], exact: impl Fn(u16) -> f32) {
+    assert_eq!(got.len(), 2 * words.len(), "{what}");
+    for (j, g) in got.iter().enumerate() {
+        let bits = (words[j / 2] >> (16 * (j % 2))) as u16;
+        let want = exact(bits);
+        let same = if want.is_nan() {
+            g.is_nan() && g.is_sign_negative() == want.is_sign_negative()
+        } else {
+            g.to_bits() == want.to_bits()
+        };
+        assert!(same, "{what} bits {bits:#06x}: {g} != {want}");
+    }
+}
+
+/// F16C's conversion of f16 at AVX2 width (forced, where this CPU has
+/// AVX2 and F16C).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn f16_f16c_widening_is_exact_for_every_pattern() {
+    let (Some(v3), Some(cvt)) = (pulp::x86::V3::try_new(), CvtF16c::detect()) else {
+        return;
+    };
+    let words = all_words();
+    let got = widen_all(v3, cvt, &words);
+    check_widened("V3 F16C", &words, &got, |b| f16::from_bits(b).to_f32());
+}
+
+/// The hardware conversion of f16 on AVX-512 (where this CPU has it).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn f16_hardware_widening_is_exact_for_every_pattern() {
+    let Some(v4) = pulp::x86::V4::try_new() else {
+        return;
+    };
+    let words = all_words();
+    let got = widen_all(v4, CvtV4, &words);
+    check_widened("V4 vcvtph2ps", &words, &got, |b| f16::from_bits(b).to_f32());
 }
 
 #[test]
@@ -82,6 +125,36 @@ fn bf16_widening_is_exact_for_every_pattern() {
     widens_every_pattern::<bf16>(|b| bf16::from_bits(b).to_f32());
 }
 
+/// A way to run the forward.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// The integer widening at a width.
+    Soft(Width),
+    /// The serving entry: f16 by the hardware conversion on AVX-512 or
+    /// AVX2 + F16C.
+    Dispatched,
+    /// f16 by F16C at AVX2 width, forced (where the CPU has both).
+    F16c,
+}
+
+impl Path {
+    /// Runs `k` this way; false where this CPU or type has no such path.
+    fn run<H: HalfFloat>(self, k: HalfForward<'_, H>) -> bool {
+        match self {
+            Path::Soft(w) => run(w, k),
+            Path::Dispatched => k.dispatch(pulp::Arch::new()),
+            #[cfg(target_arch = "x86_64")]
+            Path::F16c => match (pulp::x86::V3::try_new(), CvtF16c::detect()) {
+                (Some(v3), Some(cvt)) if H::NAME == "f16" => f16c_forward(k, v3, cvt),
+                _ => return false,
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            Path::F16c => return false,
+        }
+        true
+    }
+}
+
 const DIMS: [usize; 9] = [1, 2, 3, 7, 16, 33, 67, 512, 513];
 const ROWS: [usize; 6] = [1, 2, 3, 8, 9, 17];
 const SAMPLES: [usize; 6] = [1, 2, 3, 4, 5, 8];
@@ -89,7 +162,11 @@ const SAMPLES: [usize; 6] = [1, 2, 3, 4, 5, 8];
 /// `pt = scale · W X̂ᵀ` against the oracle at every width and block shape,
 /// every output overwritten.
 fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
-    for w in WIDTHS {
+    let paths = WIDTHS
+        .map(Path::Soft)
+        .into_iter()
+        .chain([Path::Dispatched, Path::F16c]);
+    for w in paths {
         for d in DIMS {
             for rows in ROWS {
                 for n in SAMPLES {
@@ -112,20 +189,20 @@ fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
                         .map(|&v| v as f32)
                         .collect();
                     let mut pt = vec![7.0f32; rows * n];
-                    run(
-                        w,
-                        HalfForward::<H> {
-                            w: &packed,
-                            p,
-                            xs: &xs,
-                            d,
-                            n,
-                            xp: &mut vec![5.0; n * 2 * p],
-                            scale: &scale,
-                            pt: &mut pt,
-                            _h: core::marker::PhantomData,
-                        },
-                    );
+                    let k = HalfForward::<H> {
+                        w: &packed,
+                        p,
+                        xs: &xs,
+                        d,
+                        n,
+                        xp: &mut vec![5.0; n * 2 * p],
+                        scale: &scale,
+                        pt: &mut pt,
+                        _h: core::marker::PhantomData,
+                    };
+                    if !w.run(k) {
+                        continue;
+                    }
                     let wf: Vec<f64> = bits.iter().map(|&b| exact(b)).collect();
                     let xf: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
                     let sf: Vec<f64> = scale.iter().map(|&v| v as f64).collect();

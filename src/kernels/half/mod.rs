@@ -4,17 +4,28 @@
 //!
 //! A row of D halves is stored as ⌈D/2⌉ little-endian `u32` words, two
 //! halves a word (the even element in the low 16 bits, a zero half padding
-//! an odd D). One register of L words widens, with integer operations that
-//! every instruction set (and every emulated width) has, into two f32
-//! registers: the L even elements and the L odd ones. The samples are
-//! permuted once per call to match (per chunk of 2L elements: the even ones,
-//! then the odd ones), so the dot product is unchanged. bf16 widens by a
-//! shift (its bits are an f32's upper half); f16 by rebasing the exponent
-//! (below).
+//! an odd D): byte for byte the row of halves. One register of L words
+//! widens into two f32 registers by one of the strategies in [`widen`]:
+//! with integer operations that every instruction set (and every emulated
+//! width) has, into the L even elements and the L odd ones; or, for f16 on
+//! AVX-512, by the hardware conversion, into the elements in order. The
+//! samples are laid out once per call to match (for the integer widening,
+//! per chunk of 2L elements: the even ones, then the odd ones), so the dot
+//! product is unchanged. bf16 widens by a shift (its bits are an f32's upper
+//! half); f16 by rebasing the exponent (below) or by `vcvtph2ps`.
+
+#[cfg(target_arch = "x86_64")]
+mod f16c;
+mod widen;
 
 use super::small_gemm::Prefetch;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use f16c::{forward as f16c_forward, CvtF16c};
 use half::{bf16, f16};
 use pulp::{Simd, WithSimd};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use widen::CvtV4;
+pub(crate) use widen::{Soft, Widen};
 
 /// A half-precision storage type a [`HalfHead`](crate::HalfHead) holds its
 /// weights in: [`half::f16`] or [`half::bf16`]. Sealed.
@@ -45,6 +56,9 @@ pub trait HalfFloat: sealed::Sealed + Copy + Send + Sync + 'static {
 pub(crate) mod sealed {
     use pulp::Simd;
     pub trait Sealed {
+        /// Whether it is f16, which the CPU's conversion (`vcvtph2ps`, AVX-512
+        /// or F16C) widens; the hardware paths are taken only then.
+        const HARDWARE_F16: bool;
         /// The two halves of each word of `w` as f32: the low ones, then
         /// the high ones.
         fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s);
@@ -67,6 +81,7 @@ impl HalfFloat for bf16 {
 }
 
 impl sealed::Sealed for bf16 {
+    const HARDWARE_F16: bool = false;
     /// bf16 is the upper half of an f32: the low half shifted up, the high
     /// half with the low bits cleared.
     #[inline(always)]
@@ -114,6 +129,7 @@ impl HalfFloat for f16 {
 }
 
 impl sealed::Sealed for f16 {
+    const HARDWARE_F16: bool = true;
     #[inline(always)]
     fn widen_pairs<S: Simd>(s: S, w: S::u32s) -> (S::f32s, S::f32s) {
         let (mag, sign) = (s.splat_u32s(F16_MAG), s.splat_u32s(0x8000_0000));
@@ -157,6 +173,9 @@ const ROWS_ONE: usize = 8;
 /// the samples' 2 fit the 16 registers of AVX2.
 const ROWS_MANY: usize = 2;
 const SAMPLES_MANY: usize = 4;
+/// How many rows ahead of a block the software prefetch reads (16 rows:
+/// 16 KiB of bf16 at D = 512).
+const AHEAD: usize = 2 * ROWS_ONE;
 
 /// The half-precision forward over a block of packed weight rows (see the
 /// module docs): `pt[r·n + i] = scale[r] · (w_r · x̂_i)`, one dispatch.
@@ -182,10 +201,26 @@ pub(crate) struct HalfForward<'a, H> {
     pub _h: core::marker::PhantomData<H>,
 }
 
-impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
-    type Output = ();
+impl<H: HalfFloat> HalfForward<'_, H> {
+    /// Runs on `arch` with the fastest widening it has (see [`widen`]):
+    /// f16 through the hardware conversion when `arch` is AVX-512, or AVX2
+    /// on a CPU with F16C; otherwise the integer widening at `arch`'s width.
+    pub fn dispatch(self, arch: pulp::Arch) {
+        #[cfg(target_arch = "x86_64")]
+        if H::HARDWARE_F16 {
+            if let pulp::Arch::V4(v4) = arch {
+                return Simd::vectorize(v4, OnV4(self, v4));
+            }
+            if let (pulp::Arch::V3(v3), Some(cvt)) = (arch, CvtF16c::detect()) {
+                return f16c_forward(self, v3, cvt);
+            }
+        }
+        arch.dispatch(self)
+    }
+
+    /// The forward at width `S`, widening with `wd`.
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    pub(crate) fn run_with<S: Simd, W: Widen<S>>(self, s: S, wd: W) {
         let (p, d, n) = (self.p, self.d, self.n);
         let rows = (self.w.len() / p.max(1))
             .min(self.scale.len())
@@ -197,20 +232,24 @@ impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
         let l = words(s);
         let jn = p / l;
         for i in 0..n {
-            permute(
-                &self.xs[i * d..(i + 1) * d],
-                &mut self.xp[i * 2 * p..(i + 1) * 2 * p],
-                l,
-                jn,
-            );
+            let xp = &mut self.xp[i * 2 * p..(i + 1) * 2 * p];
+            let x = &self.xs[i * d..(i + 1) * d];
+            if W::IN_ORDER {
+                xp[..d].copy_from_slice(x);
+                xp[d..].fill(0.0);
+            } else {
+                permute(x, xp, l, jn);
+            }
         }
-        let blk = Block::<H> {
+        let blk = Block::<H, W> {
             pf: Prefetch::new(),
+            wd,
             w: self.w,
             p,
             jn,
             xp: &self.xp[..n * 2 * p],
             n,
+            scale: self.scale,
             _h: core::marker::PhantomData,
         };
         let rb = if n == 1 { ROWS_ONE } else { ROWS_MANY };
@@ -227,9 +266,29 @@ impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
         for r0 in full..rows {
             blk.run::<S, 1, 1>(s, r0, &mut pt[r0 * n..(r0 + 1) * n]);
         }
-        for (r, out) in pt[..rows * n].chunks_exact_mut(n).enumerate() {
-            out.iter_mut().for_each(|v| *v *= self.scale[r]);
-        }
+    }
+}
+
+/// The portable forward: integer widening at any width.
+impl<H: HalfFloat> WithSimd for HalfForward<'_, H> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        self.run_with(s, Soft::<H>(core::marker::PhantomData))
+    }
+}
+
+/// The f16 forward on AVX-512 with the hardware conversion (dispatched
+/// only as `V4`, whose token it carries).
+#[cfg(target_arch = "x86_64")]
+struct OnV4<'a, H>(HalfForward<'a, H>, pulp::x86::V4);
+
+#[cfg(target_arch = "x86_64")]
+impl<H: HalfFloat> WithSimd for OnV4<'_, H> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        self.0.run_with(self.1, CvtV4)
     }
 }
 
@@ -250,45 +309,57 @@ fn permute(x: &[f32], xp: &mut [f32], l: usize, jn: usize) {
     }
 }
 
-/// Packed rows against the permuted samples (see [`HalfForward`]).
-struct Block<'a, H> {
+/// Packed rows against the prepared samples (see [`HalfForward`]).
+struct Block<'a, H, W> {
     pf: Prefetch,
+    wd: W,
     w: &'a [u32],
     p: usize,
     /// Whole registers of words per row.
     jn: usize,
     xp: &'a [f32],
     n: usize,
+    /// A factor per row, applied as each product is stored.
+    scale: &'a [f32],
     _h: core::marker::PhantomData<H>,
 }
 
-impl<H: HalfFloat> Block<'_, H> {
+impl<H: HalfFloat, W> Block<'_, H, W> {
     /// Rows `r0 .. r0 + R` against every sample, in groups of `NS` (the
-    /// rest one by one), into `pt` (R × n, unscaled).
+    /// rest one by one), into `pt` (R × n, scaled).
     #[inline(always)]
-    fn run<S: Simd, const R: usize, const NS: usize>(&self, s: S, r0: usize, pt: &mut [f32]) {
-        if self.n > 1 {
-            // several sweeps per block pause the stream the hardware
-            // prefetchers follow: fetch the block two ahead (as the f32
-            // small-batch forward does)
-            let p = self.p;
-            let at = self.w.len().min((r0 + 2 * R) * p);
-            let next = &self.w[at..self.w.len().min(at + R * p)];
-            self.pf
-                .lines(next, 0, core::mem::size_of_val(next).div_ceil(64));
-        }
+    fn run<S: Simd, const R: usize, const NS: usize>(&self, s: S, r0: usize, pt: &mut [f32])
+    where
+        W: Widen<S>,
+    {
+        // the rows AHEAD on are fetched, their lines spread over the
+        // block's sweeps: several sweeps per block pause the stream the
+        // hardware prefetchers follow, and even a single sample's one sweep
+        // (half the bytes per FMA of f32) ran faster with the hint
+        let p = self.p;
+        let at = self.w.len().min((r0 + AHEAD) * p);
+        let next = &self.w[at..self.w.len().min(at + R * p)];
+        let groups = self.n / NS + self.n % NS;
+        let per = core::mem::size_of_val(next)
+            .div_ceil(64)
+            .div_ceil((groups * self.jn).max(1));
         let mut i0 = 0;
+        let mut step = 0;
         while i0 < self.n {
+            let pf = (next, step * per, per);
             if i0 + NS <= self.n {
-                self.group::<S, R, NS>(s, r0, i0, pt);
+                self.group::<S, R, NS>(s, r0, i0, pt, pf);
                 i0 += NS;
             } else {
-                self.group::<S, R, 1>(s, r0, i0, pt);
+                self.group::<S, R, 1>(s, r0, i0, pt, pf);
                 i0 += 1;
             }
+            step += self.jn;
         }
     }
 
+    /// Rows `r0 ..` against samples `i0 .. i0 + NS`, fetching `per` lines
+    /// of `pf.0` a step from line `pf.1`.
     #[inline(always)]
     fn group<S: Simd, const R: usize, const NS: usize>(
         &self,
@@ -296,7 +367,10 @@ impl<H: HalfFloat> Block<'_, H> {
         r0: usize,
         i0: usize,
         pt: &mut [f32],
-    ) {
+        (next, first, per): (&[u32], usize, usize),
+    ) where
+        W: Widen<S>,
+    {
         let (p, jn, n) = (self.p, self.jn, self.n);
         let l = words(s);
         let row = |r: usize| &self.w[(r0 + r) * p..(r0 + r + 1) * p];
@@ -305,14 +379,17 @@ impl<H: HalfFloat> Block<'_, H> {
             let x = &self.xp[(i0 + b) * 2 * p..(i0 + b + 1) * 2 * p];
             &S::as_simd_f32s(x).0[..2 * jn]
         });
-        // the even and odd halves in separate chains: 2·R·NS independent sums
+        // the two widened registers in separate chains: 2·R·NS sums
         let mut acc = [[s.splat_f32s(0.0); NS]; R];
         let mut acc2 = [[s.splat_f32s(0.0); NS]; R];
         for j in 0..jn {
+            if per > 0 {
+                self.pf.lines(next, first + j * per, per);
+            }
             let xv: [(S::f32s, S::f32s); NS] =
                 core::array::from_fn(|b| (xr[b][2 * j], xr[b][2 * j + 1]));
             for r in 0..R {
-                let (lo, hi) = H::widen_pairs(s, wr[r][j]);
+                let (lo, hi) = self.wd.pairs(s, wr[r][j]);
                 for b in 0..NS {
                     acc[r][b] = s.mul_add_e_f32s(lo, xv[b].0, acc[r][b]);
                     acc2[r][b] = s.mul_add_e_f32s(hi, xv[b].1, acc2[r][b]);
@@ -327,7 +404,7 @@ impl<H: HalfFloat> Block<'_, H> {
                 for (w, xx) in tail.iter().zip(x.chunks_exact(2)) {
                     v += H::widen(*w as u16) * xx[0] + H::widen((*w >> 16) as u16) * xx[1];
                 }
-                pt[r * n + i0 + b] = v;
+                pt[r * n + i0 + b] = v * self.scale[r0 + r];
             }
         }
     }
