@@ -45,7 +45,9 @@ mod tests;
 
 pub(crate) use exp::{ExpShiftSum, ExpSumInto};
 pub use half::HalfFloat;
-pub(crate) use half::{pack_row, unpack_row, HalfForward};
+pub(crate) use half::{
+    interleave_samples, pack_row, panel_index, panel_words, unpack_row, HalfForward, PANEL,
+};
 pub(crate) use rows::{DivInPlace, DivRows, Dot, ProjectOut, ProjectRows, RowSumSq, SumSq};
 pub(crate) use small_gemm::{small_backward_scratch, SmallBackward, SmallForward};
 pub(crate) use softmax::{ColGrad, GapInto, MaxInto, RowMax, ScaleDiv, VRow};

@@ -25,9 +25,11 @@ use crate::head::{
     batch_size, check_class_list, clamped_norm, softmax_scores, unit_row, ArcFaceHead, Prediction,
 };
 pub use crate::kernels::HalfFloat;
-use crate::kernels::{pack_row, unpack_row, HalfForward, SumSq};
+use crate::kernels::{
+    interleave_samples, pack_row, panel_index, panel_words, unpack_row, HalfForward, SumSq, PANEL,
+};
 use crate::memory::try_filled;
-use crate::parallel::{for_blocks, small_batch_blocks, PerBlock, RowSplit, Rows, Threads};
+use crate::parallel::{for_blocks, small_batch_blocks, RowSplit, Rows, Threads};
 use crate::SMALL_BATCH;
 use core::marker::PhantomData;
 
@@ -40,12 +42,13 @@ use core::marker::PhantomData;
 /// let served = HalfHead::<bf16>::from_head(&head).unwrap();
 /// let x: Vec<f32> = (0..16).map(|j| (j as f32).sin()).collect();
 /// assert_eq!(served.predict(&x).unwrap().labels, head.predict(&x).unwrap().labels);
-/// assert_eq!(served.weight_bytes(), 10 * 16 * 2);
+/// assert_eq!(served.weight_bytes(), 16 * 16 * 2); // 10 rows padded to a panel of 16
 /// ```
 #[derive(Debug, Clone)]
 pub struct HalfHead<H: HalfFloat> {
     cfg: HeadConfig,
-    /// The rows, `words` u32 each: two halves a word (see `kernels/half/`).
+    /// The rows, `words` u32 each (two halves a word), in panels of 16
+    /// rows padded with zero rows (see `kernels/half/`).
     w: Vec<u32>,
     words: usize,
     /// $S / \max(\lVert w_r\rVert, \epsilon)$ per row.
@@ -136,14 +139,18 @@ impl<H: HalfFloat> HalfHead<H> {
         let c = cfg.num_classes;
         let retired = retired_flags(retired, c)?;
         let words = d.div_ceil(2);
-        let mut w = try_filled(rows * words, 0u32, "half weights")?;
+        let mut w = try_filled(panel_words(rows, words), 0u32, "half weights")?;
         let mut scale = try_filled(rows, 0f32, "weight norms")?;
         let mut row = try_filled(d, 0f32, "a weight row")?;
+        let mut packed = try_filled(words, 0u32, "a packed row")?;
         let arch = crate::simd::arch();
         let s = cfg.scale as f32;
-        for (r, packed) in w.chunks_exact_mut(words).enumerate() {
-            pack_row((r * d..(r + 1) * d).map(&bits), packed);
-            unpack_row::<H>(packed, &mut row);
+        for r in 0..rows {
+            pack_row((r * d..(r + 1) * d).map(&bits), &mut packed);
+            for (j, &word) in packed.iter().enumerate() {
+                w[panel_index(words, r, j)] = word;
+            }
+            unpack_row::<H>(&packed, &mut row);
             let ss = arch.dispatch(SumSq { x: &row });
             let (norm, _) = clamped_norm(ss, &row).map_err(|e| e.into_error(H::WHAT, r))?;
             scale[r] = s / norm;
@@ -172,12 +179,14 @@ impl<H: HalfFloat> HalfHead<H> {
         &self.cfg
     }
 
-    /// Bytes held by the weights: 2 per weight (plus 2 per row for an odd D).
+    /// Bytes held by the weights: 2 per weight (plus 2 per row for an odd
+    /// D), the rows padded with zero rows to a multiple of 16 (the kernel
+    /// reads them in panels of 16 rows).
     ///
     /// ```
     /// use arcface::{half::bf16, ArcFaceHead, HalfHead, HeadConfig};
-    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(4, 3), 0).unwrap();
-    /// assert_eq!(HalfHead::<bf16>::from_head(&head).unwrap().weight_bytes(), 4 * 4 * 2);
+    /// let head = ArcFaceHead::<f32>::new(HeadConfig::new(40, 3), 0).unwrap();
+    /// assert_eq!(HalfHead::<bf16>::from_head(&head).unwrap().weight_bytes(), 48 * 4 * 2);
     /// ```
     pub fn weight_bytes(&self) -> usize {
         self.w.len() * 4
@@ -271,7 +280,7 @@ impl<H: HalfFloat> HalfHead<H> {
         check_len("out", out.len(), n * c)?;
         let threads = self.threads.count();
         let blocks = small_batch_blocks(self.weight_bytes(), threads, threads);
-        ws.fit(n, d, self.words, c * k, blocks)?;
+        ws.fit(n, d, c * k)?;
         for (i, (x, u)) in features
             .chunks_exact(d)
             .zip(ws.unit.chunks_exact_mut(d))
@@ -281,37 +290,35 @@ impl<H: HalfFloat> HalfHead<H> {
         }
         for i0 in (0..n).step_by(SMALL_BATCH) {
             let nb = SMALL_BATCH.min(n - i0);
-            self.products(
-                &ws.unit[i0 * d..(i0 + nb) * d],
-                nb,
-                blocks,
-                &mut ws.xp,
-                &mut ws.pt,
-            );
+            let xt = &mut ws.xt[..nb * 2 * self.words];
+            interleave_samples(&ws.unit[i0 * d..(i0 + nb) * d], d, nb, xt);
+            self.products(xt, nb, blocks, &mut ws.pt);
             self.gather(&ws.pt[..c * k * nb], nb, &mut out[i0 * c..(i0 + nb) * c]);
         }
         Ok(())
     }
 
     /// `pt` ((C·K)×nb) = scaled products of every row with the `nb` samples
-    /// `xs`, in `blocks` blocks of rows on as many threads.
-    fn products(&self, xs: &[f32], nb: usize, blocks: usize, xp: &mut [f32], pt: &mut [f32]) {
+    /// `xt` (by word), in `blocks` blocks of rows on as many threads.
+    fn products(&self, xt: &[f32], nb: usize, blocks: usize, pt: &mut [f32]) {
         let (p, d) = (self.words, self.cfg.in_channels);
         let rows = self.scale.len();
-        let split = RowSplit::new(rows, blocks);
+        // blocks of whole panels; a block's products are its rows' (the
+        // last panel's padding rows have none)
+        let split = RowSplit::new(rows.div_ceil(PANEL), blocks);
         let (arch, w, scale) = (self.arch, &self.w, &self.scale);
         for_blocks(
             &split,
-            (Rows(&mut pt[..rows * nb], nb), PerBlock(xp, nb * 2 * p)),
-            |b, (pt, xp)| {
+            Rows(&mut pt[..rows * nb], PANEL * nb),
+            |b, pt| {
+                let first = b.rows.start * PANEL;
                 HalfForward::<H> {
-                    w: &w[b.rows.start * p..b.rows.end * p],
+                    w: &w[first * p..b.rows.end * PANEL * p],
                     p,
-                    xs,
+                    xt,
                     d,
                     n: nb,
-                    xp,
-                    scale: &scale[b.rows.clone()],
+                    scale: &scale[first..rows.min(b.rows.end * PANEL)],
                     pt,
                     _h: PhantomData,
                 }

@@ -3,12 +3,11 @@
 use super::{HalfFloat, HalfHead};
 use crate::error::Result;
 use crate::memory::out_of_memory;
-use crate::parallel::small_batch_blocks;
 use crate::SMALL_BATCH;
 
 /// Reusable buffers for [`HalfHead::logits_into`]: the normalised
-/// features, the per-thread permuted samples and the products of one
-/// group of at most [`SMALL_BATCH`] samples. Built for a batch size, it
+/// features, and the samples by word and the products of one group of at
+/// most [`SMALL_BATCH`] samples. Built for a batch size, it
 /// grows (allocates) only for a larger batch or more threads.
 ///
 /// ```
@@ -22,8 +21,8 @@ use crate::SMALL_BATCH;
 pub struct ServeWorkspace {
     /// x̂, N×D.
     pub(super) unit: Vec<f32>,
-    /// The permuted samples, one group's worth per block of rows.
-    pub(super) xp: Vec<f32>,
+    /// One group's samples by word (`kernels/half`'s layout).
+    pub(super) xt: Vec<f32>,
     /// The scaled products of one group, (C·K)×group.
     pub(super) pt: Vec<f32>,
 }
@@ -39,36 +38,17 @@ impl ServeWorkspace {
     /// ```
     pub fn new<H: HalfFloat>(head: &HalfHead<H>, n: usize) -> Result<Self> {
         let cfg = head.config();
-        let threads = head.threads.count();
-        let blocks = small_batch_blocks(head.weight_bytes(), threads, threads);
         let mut ws = Self::default();
-        ws.fit(
-            n,
-            cfg.in_channels,
-            head.words,
-            cfg.num_classes * cfg.num_subcenters,
-            blocks,
-        )?;
+        ws.fit(n, cfg.in_channels, cfg.num_classes * cfg.num_subcenters)?;
         Ok(ws)
     }
 
-    /// Grows the buffers to a batch of `n` samples of `d`, rows of `words`
-    /// words, `rows` weight rows and `blocks` blocks of them.
-    pub(super) fn fit(
-        &mut self,
-        n: usize,
-        d: usize,
-        words: usize,
-        rows: usize,
-        blocks: usize,
-    ) -> Result<()> {
+    /// Grows the buffers to a batch of `n` samples of `d` and `rows`
+    /// weight rows.
+    pub(super) fn fit(&mut self, n: usize, d: usize, rows: usize) -> Result<()> {
         let group = n.min(SMALL_BATCH);
         grow(&mut self.unit, n.saturating_mul(d), "features")?;
-        grow(
-            &mut self.xp,
-            blocks * group * 2 * words,
-            "permuted features",
-        )?;
+        grow(&mut self.xt, group * 2 * d.div_ceil(2), "features by word")?;
         grow(&mut self.pt, rows.saturating_mul(group), "products")
     }
 }

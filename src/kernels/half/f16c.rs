@@ -11,6 +11,7 @@
 use super::{HalfFloat, HalfForward, Widen};
 use core::arch::x86_64::{__m128i, _mm256_cvtph_ps};
 use pulp::x86::V3;
+use pulp::Simd;
 
 /// f16 widened by F16C (elements in order); its value proves the CPU has
 /// F16C.
@@ -25,6 +26,7 @@ impl CvtF16c {
 }
 
 impl Widen<V3> for CvtF16c {
+    #[cfg(test)]
     const IN_ORDER: bool = true;
     #[inline(always)]
     fn pairs(self, _: V3, w: pulp::u32x8) -> (pulp::f32x8, pulp::f32x8) {
@@ -37,6 +39,19 @@ impl Widen<V3> for CvtF16c {
                 pulp::cast(_mm256_cvtph_ps(b)),
             )
         }
+    }
+    #[inline(always)]
+    fn samples(self, s: V3, xe: f32, xo: f32) -> (pulp::f32x8, pulp::f32x8) {
+        let v = pulp::cast(s.splat_u64s(super::widen::pair_bits(xe, xo)));
+        (v, v)
+    }
+    /// Lanes `2u, 2u + 1` of `a` are row `u`'s halves, of `b` row `4 + u`'s:
+    /// the pairwise sums (rows 0, 1, 4, 5 | 2, 3, 6, 7), then the 64-bit
+    /// lanes in row order.
+    #[inline(always)]
+    fn fold(self, s: V3, a: pulp::f32x8, b: pulp::f32x8) -> pulp::f32x8 {
+        let h = s.avx._mm256_hadd_ps(pulp::cast(a), pulp::cast(b));
+        pulp::cast(s.avx2._mm256_permute4x64_pd::<0b11_01_10_00>(pulp::cast(h)))
     }
 }
 

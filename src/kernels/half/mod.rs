@@ -2,17 +2,28 @@
 //! scale_r · (w_r · x̂_i)` with each row of W stored in f16 or bf16 and
 //! widened to f32 in registers, never in memory.
 //!
-//! A row of D halves is stored as ⌈D/2⌉ little-endian `u32` words, two
-//! halves a word (the even element in the low 16 bits, a zero half padding
-//! an odd D): byte for byte the row of halves. One register of L words
-//! widens into two f32 registers by one of the strategies in [`widen`]:
-//! with integer operations that every instruction set (and every emulated
-//! width) has, into the L even elements and the L odd ones; or, for f16 on
-//! AVX-512, by the hardware conversion, into the elements in order. The
-//! samples are laid out once per call to match (for the integer widening,
-//! per chunk of 2L elements: the even ones, then the odd ones), so the dot
-//! product is unchanged. bf16 widens by a shift (its bits are an f32's upper
-//! half); f16 by rebasing the exponent (below) or by `vcvtph2ps`.
+//! A row of D halves is ⌈D/2⌉ little-endian `u32` words, two halves a word
+//! (the even element in the low 16 bits, a zero half padding an odd D).
+//! The rows are stored in panels of [`PANEL`] = 16: a panel holds word 0 of
+//! its 16 rows, then word 1, and so on, so that one AVX-512 register (or
+//! 16/L narrower ones) loads word `j` of 16 rows. It widens into two f32
+//! registers by one of the strategies in [`widen`]: with integer operations
+//! that every instruction set (and every emulated width) has, into the 16
+//! rows' even elements and their odd ones; or, for f16, by the hardware
+//! conversion `vcvtph2ps`, into the halves in order (lanes `2u, 2u + 1`
+//! are row `u`'s two). Each meets the samples' elements `2j` and `2j + 1`
+//! broadcast (the pair broadcast, for the hardware order), so every lane
+//! of an accumulator is one row's running dot product with one sample:
+//! no horizontal sum per (row, sample), and eight samples' 16 accumulators
+//! share each widened register on AVX-512. bf16 widens by a shift (its
+//! bits are an f32's upper half); f16 by rebasing the exponent (below) or
+//! by `vcvtph2ps`.
+//!
+//! The panels and the broadcast samples took the N = 8 forward from about
+//! 0.6 to about 0.5 × the f32 head's time at (512, 100 000, 1) on one
+//! AVX-512 core (`bench_serve`, README): the previous layout, a row per
+//! register with a horizontal sum per (row, sample), spent about a third of
+//! its time outside the multiply-adds.
 
 #[cfg(target_arch = "x86_64")]
 mod f16c;
@@ -166,34 +177,63 @@ fn words<S: Simd>(_: S) -> usize {
     core::mem::size_of::<S::u32s>() / 4
 }
 
-/// Weight rows per register block at N = 1 (sixteen accumulator chains).
-const ROWS_ONE: usize = 8;
-/// Weight rows and samples per register block for N > 1: each widened
-/// register meets four samples, and 8 accumulators, 4 widened registers and
-/// the samples' 2 fit the 16 registers of AVX2.
-const ROWS_MANY: usize = 2;
-const SAMPLES_MANY: usize = 4;
-/// How many rows ahead of a block the software prefetch reads (16 rows:
-/// 16 KiB of bf16 at D = 512).
-const AHEAD: usize = 2 * ROWS_ONE;
+/// Rows per panel of the packed weights: a panel of rows `16q .. 16q + 16`
+/// stores its rows' word `j` side by side (`(q·p + j)·16 + t` for row
+/// `16q + t`), so that one AVX-512 register (or 16/L narrower ones) holds
+/// word `j` of 16 rows and the lanes of a sum are rows: no horizontal sum
+/// per (row, sample). A last partial panel is padded with zero rows.
+pub(crate) const PANEL: usize = 16;
 
-/// The half-precision forward over a block of packed weight rows (see the
-/// module docs): `pt[r·n + i] = scale[r] · (w_r · x̂_i)`, one dispatch.
+/// Samples per register group at widths of at least 16 lanes (2·8
+/// accumulators in AVX-512's 32 registers), and below (2·4 in AVX2's 16).
+const SAMPLES_WIDE: usize = 8;
+const SAMPLES_NARROW: usize = 4;
+/// How many panels ahead of the one being read the software prefetch
+/// fetches, one line per word step of the panel's first sweep.
+const AHEAD: usize = 2;
+
+/// The samples `xs` (n×d) by word for [`HalfForward`]: `xt[2(j·n + i) + e]
+/// = x_i[2j + e]` (0 past d), so that a word step's samples are adjacent.
+pub(crate) fn interleave_samples(xs: &[f32], d: usize, n: usize, xt: &mut [f32]) {
+    let p = d.div_ceil(2);
+    for j in 0..p {
+        for i in 0..n {
+            let x = &xs[i * d..(i + 1) * d];
+            xt[2 * (j * n + i)] = x[2 * j];
+            xt[2 * (j * n + i) + 1] = x.get(2 * j + 1).copied().unwrap_or(0.0);
+        }
+    }
+}
+
+/// Where word `j` of row `r` is in weights of `p` words a row, in panels.
+#[inline]
+pub(crate) fn panel_index(p: usize, r: usize, j: usize) -> usize {
+    ((r / PANEL) * p + j) * PANEL + r % PANEL
+}
+
+/// Words needed for `rows` rows of `p` words in panels (whole panels).
+pub(crate) fn panel_words(rows: usize, p: usize) -> usize {
+    rows.div_ceil(PANEL) * PANEL * p
+}
+
+/// The half-precision forward over whole panels of packed weight rows (see
+/// the module docs): `pt[r·n + i] = scale[r] · (w_r · x̂_i)`, one dispatch.
 ///
-/// Each row is read once for all `n` samples: at N = 1 eight rows at a
-/// time, otherwise two rows against four samples at a time (the rest of
-/// the samples one by one).
+/// Each panel is read once for a group of samples: the lanes of a
+/// register are 16 (or L) rows, and for each word `j` the widened even and
+/// odd elements meet the samples' elements `2j` and `2j + 1` broadcast, so
+/// every accumulator lane is one row's running dot product with one
+/// sample (two accumulators per sample, for the even and the odd
+/// elements).
 pub(crate) struct HalfForward<'a, H> {
-    /// Packed rows, `p` words each.
+    /// Packed rows in panels, [`panel_words`] of the rows.
     pub w: &'a [u32],
     /// Words per row, ⌈d/2⌉.
     pub p: usize,
-    /// The samples, n×d.
-    pub xs: &'a [f32],
+    /// The samples by word, [`interleave_samples`]' layout (2·p·n).
+    pub xt: &'a [f32],
     pub d: usize,
     pub n: usize,
-    /// Scratch for the permuted samples, at least n·2p.
-    pub xp: &'a mut [f32],
     /// A factor per row (S / max(‖w_r‖, ε) for logits).
     pub scale: &'a [f32],
     /// The output, rows × n.
@@ -222,49 +262,56 @@ impl<H: HalfFloat> HalfForward<'_, H> {
     #[inline(always)]
     pub(crate) fn run_with<S: Simd, W: Widen<S>>(self, s: S, wd: W) {
         let (p, d, n) = (self.p, self.d, self.n);
-        let rows = (self.w.len() / p.max(1))
-            .min(self.scale.len())
-            .min(self.pt.len() / n.max(1));
-        if n == 0 || rows == 0 || self.xs.len() < n * d || self.xp.len() < n * 2 * p {
+        let rows = self.scale.len().min(self.pt.len() / n.max(1));
+        let l = words(s);
+        if n == 0
+            || rows == 0
+            || p != d.div_ceil(2)
+            || self.w.len() < panel_words(rows, p)
+            || self.xt.len() < 2 * p * n
+            || !PANEL.is_multiple_of(l)
+        {
             self.pt.fill(0.0);
             return;
         }
-        let l = words(s);
-        let jn = p / l;
-        for i in 0..n {
-            let xp = &mut self.xp[i * 2 * p..(i + 1) * 2 * p];
-            let x = &self.xs[i * d..(i + 1) * d];
-            if W::IN_ORDER {
-                xp[..d].copy_from_slice(x);
-                xp[d..].fill(0.0);
-            } else {
-                permute(x, xp, l, jn);
-            }
-        }
-        let blk = Block::<H, W> {
-            pf: Prefetch::new(),
-            wd,
-            w: self.w,
-            p,
-            jn,
-            xp: &self.xp[..n * 2 * p],
-            n,
-            scale: self.scale,
-            _h: core::marker::PhantomData,
+        let pf = Prefetch::new();
+        let ns = if l >= PANEL {
+            SAMPLES_WIDE
+        } else {
+            SAMPLES_NARROW
         };
-        let rb = if n == 1 { ROWS_ONE } else { ROWS_MANY };
-        let full = rows - rows % rb;
-        let pt = &mut *self.pt;
-        for r0 in (0..full).step_by(rb) {
-            let out = &mut pt[r0 * n..(r0 + rb) * n];
-            if n == 1 {
-                blk.run::<S, ROWS_ONE, 1>(s, r0, out);
-            } else {
-                blk.run::<S, ROWS_MANY, SAMPLES_MANY>(s, r0, out);
+        let span = PANEL * p;
+        for (q, panel) in self.w[..panel_words(rows, p)]
+            .chunks_exact(span)
+            .enumerate()
+        {
+            let at = self.w.len().min((q + AHEAD) * span);
+            let blk = Panel::<S, H, W> {
+                pf,
+                wd,
+                w: S::as_simd_u32s(panel).0,
+                next: &self.w[at..self.w.len().min(at + span)],
+                xt: &self.xt[..2 * p * n],
+                first: q * PANEL,
+                rows: rows.min((q + 1) * PANEL) - q * PANEL,
+                n,
+                scale: self.scale,
+                _h: core::marker::PhantomData,
+            };
+            let pt = &mut *self.pt;
+            let mut i0 = 0;
+            while i0 < n {
+                if i0 + ns <= n && ns == SAMPLES_WIDE {
+                    blk.group::<SAMPLES_WIDE>(s, i0, pt);
+                    i0 += SAMPLES_WIDE;
+                } else if i0 + SAMPLES_NARROW <= n {
+                    blk.group::<SAMPLES_NARROW>(s, i0, pt);
+                    i0 += SAMPLES_NARROW;
+                } else {
+                    blk.group::<1>(s, i0, pt);
+                    i0 += 1;
+                }
             }
-        }
-        for r0 in full..rows {
-            blk.run::<S, 1, 1>(s, r0, &mut pt[r0 * n..(r0 + 1) * n]);
         }
     }
 }
@@ -292,119 +339,59 @@ impl<H: HalfFloat> WithSimd for OnV4<'_, H> {
     }
 }
 
-/// Sample `x` (d values) in the words' order into `xp` (2p values): per
-/// chunk of `l` words, the `l` even elements then the `l` odd ones; the
-/// tail after `jn` chunks pairwise in place, a missing odd element 0.
-fn permute(x: &[f32], xp: &mut [f32], l: usize, jn: usize) {
-    let at = |j: usize| x.get(j).copied().unwrap_or(0.0);
-    for c in 0..jn {
-        let (base, out) = (2 * l * c, &mut xp[2 * l * c..2 * l * (c + 1)]);
-        for q in 0..l {
-            out[q] = at(base + 2 * q);
-            out[l + q] = at(base + 2 * q + 1);
-        }
-    }
-    for (j, o) in xp.iter_mut().enumerate().skip(2 * l * jn) {
-        *o = at(j);
-    }
-}
-
-/// Packed rows against the prepared samples (see [`HalfForward`]).
-struct Block<'a, H, W> {
+/// One panel against the samples (see [`HalfForward`]).
+struct Panel<'a, S: Simd, H, W> {
     pf: Prefetch,
     wd: W,
-    w: &'a [u32],
-    p: usize,
-    /// Whole registers of words per row.
-    jn: usize,
-    xp: &'a [f32],
+    /// The panel's registers: word `j` of the rows of register `t` (rows
+    /// `t·L ..`) at `j·(16/L) + t`.
+    w: &'a [S::u32s],
+    /// The panel `AHEAD` on, fetched during this one's first sweep.
+    next: &'a [u32],
+    xt: &'a [f32],
+    /// Its first row, and how many of its rows are real (not padding).
+    first: usize,
+    rows: usize,
     n: usize,
     /// A factor per row, applied as each product is stored.
     scale: &'a [f32],
     _h: core::marker::PhantomData<H>,
 }
 
-impl<H: HalfFloat, W> Block<'_, H, W> {
-    /// Rows `r0 .. r0 + R` against every sample, in groups of `NS` (the
-    /// rest one by one), into `pt` (R × n, scaled).
+impl<S: Simd, H: HalfFloat, W: Widen<S>> Panel<'_, S, H, W> {
+    /// The panel's rows against samples `i0 .. i0 + NS`, one register of
+    /// rows at a time, into `pt` (rows × n, scaled), prefetching the next
+    /// panel's lines one a word step.
     #[inline(always)]
-    fn run<S: Simd, const R: usize, const NS: usize>(&self, s: S, r0: usize, pt: &mut [f32])
-    where
-        W: Widen<S>,
-    {
-        // the rows AHEAD on are fetched, their lines spread over the
-        // block's sweeps: several sweeps per block pause the stream the
-        // hardware prefetchers follow, and even a single sample's one sweep
-        // (half the bytes per FMA of f32) ran faster with the hint
-        let p = self.p;
-        let at = self.w.len().min((r0 + AHEAD) * p);
-        let next = &self.w[at..self.w.len().min(at + R * p)];
-        let groups = self.n / NS + self.n % NS;
-        let per = core::mem::size_of_val(next)
-            .div_ceil(64)
-            .div_ceil((groups * self.jn).max(1));
-        let mut i0 = 0;
-        let mut step = 0;
-        while i0 < self.n {
-            let pf = (next, step * per, per);
-            if i0 + NS <= self.n {
-                self.group::<S, R, NS>(s, r0, i0, pt, pf);
-                i0 += NS;
-            } else {
-                self.group::<S, R, 1>(s, r0, i0, pt, pf);
-                i0 += 1;
-            }
-            step += self.jn;
-        }
-    }
-
-    /// Rows `r0 ..` against samples `i0 .. i0 + NS`, fetching `per` lines
-    /// of `pf.0` a step from line `pf.1`.
-    #[inline(always)]
-    fn group<S: Simd, const R: usize, const NS: usize>(
-        &self,
-        s: S,
-        r0: usize,
-        i0: usize,
-        pt: &mut [f32],
-        (next, first, per): (&[u32], usize, usize),
-    ) where
-        W: Widen<S>,
-    {
-        let (p, jn, n) = (self.p, self.jn, self.n);
+    fn group<const NS: usize>(&self, s: S, i0: usize, pt: &mut [f32]) {
         let l = words(s);
-        let row = |r: usize| &self.w[(r0 + r) * p..(r0 + r + 1) * p];
-        let wr: [&[S::u32s]; R] = core::array::from_fn(|r| &S::as_simd_u32s(row(r)).0[..jn]);
-        let xr: [&[S::f32s]; NS] = core::array::from_fn(|b| {
-            let x = &self.xp[(i0 + b) * 2 * p..(i0 + b + 1) * 2 * p];
-            &S::as_simd_f32s(x).0[..2 * jn]
-        });
-        // the two widened registers in separate chains: 2·R·NS sums
-        let mut acc = [[s.splat_f32s(0.0); NS]; R];
-        let mut acc2 = [[s.splat_f32s(0.0); NS]; R];
-        for j in 0..jn {
-            if per > 0 {
-                self.pf.lines(next, first + j * per, per);
+        let regs = PANEL / l;
+        let n = self.n;
+        for t in 0..regs {
+            if t * l >= self.rows {
+                break;
             }
-            let xv: [(S::f32s, S::f32s); NS] =
-                core::array::from_fn(|b| (xr[b][2 * j], xr[b][2 * j + 1]));
-            for r in 0..R {
-                let (lo, hi) = self.wd.pairs(s, wr[r][j]);
-                for b in 0..NS {
-                    acc[r][b] = s.mul_add_e_f32s(lo, xv[b].0, acc[r][b]);
-                    acc2[r][b] = s.mul_add_e_f32s(hi, xv[b].1, acc2[r][b]);
+            let mut even = [s.splat_f32s(0.0); NS];
+            let mut odd = [s.splat_f32s(0.0); NS];
+            let words = self.w.chunks_exact(regs);
+            let xs = self.xt.chunks_exact(2 * n);
+            for (j, (w, x)) in words.zip(xs).enumerate() {
+                self.pf.line(self.next, j);
+                let x = &x[2 * i0..2 * (i0 + NS)];
+                let (a, b) = self.wd.pairs(s, w[t]);
+                for k in 0..NS {
+                    let (va, vb) = self.wd.samples(s, x[2 * k], x[2 * k + 1]);
+                    even[k] = s.mul_add_e_f32s(a, va, even[k]);
+                    odd[k] = s.mul_add_e_f32s(b, vb, odd[k]);
                 }
             }
-        }
-        for r in 0..R {
-            let tail = &row(r)[jn * l..];
-            for b in 0..NS {
-                let x = &self.xp[(i0 + b) * 2 * p + 2 * jn * l..(i0 + b + 1) * 2 * p];
-                let mut v = s.reduce_sum_f32s(s.add_f32s(acc[r][b], acc2[r][b]));
-                for (w, xx) in tail.iter().zip(x.chunks_exact(2)) {
-                    v += H::widen(*w as u16) * xx[0] + H::widen((*w >> 16) as u16) * xx[1];
+            let mut out = [0.0f32; PANEL];
+            for (k, (e, o)) in even.into_iter().zip(odd).enumerate() {
+                s.partial_store_f32s(&mut out[..l], self.wd.fold(s, e, o));
+                for (u, &v) in out[..l.min(self.rows - t * l)].iter().enumerate() {
+                    let r = self.first + t * l + u;
+                    pt[r * n + i0 + k] = v * self.scale[r];
                 }
-                pt[r * n + i0 + b] = v * self.scale[r0 + r];
             }
         }
     }

@@ -46,6 +46,20 @@ impl Prefetch {
             v1: pulp::x86::V1::try_new(),
         }
     }
+    /// Line `at` (64 bytes) of `x`, if `x` has it.
+    #[inline(always)]
+    pub(in crate::kernels) fn line<T>(self, x: &[T], at: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v1) = self.v1 {
+            if at * 64 < core::mem::size_of_val(x) {
+                let p = (x.as_ptr() as *const i8).wrapping_add(at * 64);
+                v1.sse
+                    ._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T2 }>(p);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (x, at);
+    }
     /// Lines `first .. first + count` (64 bytes each) of `x`, clipped to it.
     #[inline(always)]
     pub(in crate::kernels) fn lines<T>(self, x: &[T], first: usize, count: usize) {

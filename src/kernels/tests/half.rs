@@ -5,7 +5,9 @@
 use super::{close, data, run, Width, WIDTHS};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::half::{f16c_forward, CvtF16c, CvtV4};
-use crate::kernels::half::{pack_row, HalfFloat, HalfForward, Soft, Widen};
+use crate::kernels::half::{
+    interleave_samples, pack_row, panel_index, panel_words, HalfFloat, HalfForward, Soft, Widen,
+};
 use crate::kernels::reference;
 use half::{bf16, f16};
 use pulp::{Simd, WithSimd};
@@ -156,8 +158,8 @@ impl Path {
 }
 
 const DIMS: [usize; 9] = [1, 2, 3, 7, 16, 33, 67, 512, 513];
-const ROWS: [usize; 6] = [1, 2, 3, 8, 9, 17];
-const SAMPLES: [usize; 6] = [1, 2, 3, 4, 5, 8];
+const ROWS: [usize; 8] = [1, 2, 3, 8, 9, 16, 17, 40];
+const SAMPLES: [usize; 9] = [1, 2, 3, 4, 5, 8, 9, 13, 16];
 
 /// `pt = scale · W X̂ᵀ` against the oracle at every width and block shape,
 /// every output overwritten.
@@ -176,14 +178,21 @@ fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
                         .map(|&v| H::bits_of(v as f32))
                         .collect();
                     let p = d.div_ceil(2);
-                    let mut packed = vec![0u32; rows * p];
-                    for (r, out) in packed.chunks_exact_mut(p).enumerate() {
-                        pack_row(bits[r * d..(r + 1) * d].iter().copied(), out);
+                    // padding rows of garbage: no output may depend on them
+                    let mut packed = vec![0x3C00_3C00u32; panel_words(rows, p)];
+                    let mut row = vec![0u32; p];
+                    for r in 0..rows {
+                        pack_row(bits[r * d..(r + 1) * d].iter().copied(), &mut row);
+                        for (j, &w) in row.iter().enumerate() {
+                            packed[panel_index(p, r, j)] = w;
+                        }
                     }
                     let xs: Vec<f32> = data(n * d, seed + 1, 1.0)
                         .iter()
                         .map(|&v| v as f32)
                         .collect();
+                    let mut xt = vec![5.0; 2 * p * n];
+                    interleave_samples(&xs, d, n, &mut xt);
                     let scale: Vec<f32> = data(rows, seed + 2, 3.0)
                         .iter()
                         .map(|&v| v as f32)
@@ -192,10 +201,9 @@ fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
                     let k = HalfForward::<H> {
                         w: &packed,
                         p,
-                        xs: &xs,
+                        xt: &xt,
                         d,
                         n,
-                        xp: &mut vec![5.0; n * 2 * p],
                         scale: &scale,
                         pt: &mut pt,
                         _h: core::marker::PhantomData,
