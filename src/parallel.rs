@@ -197,7 +197,7 @@ impl RowSplit {
     }
 
     /// Block `index`.
-    fn block(&self, index: usize) -> Block {
+    pub(crate) fn block(&self, index: usize) -> Block {
         let first = (index * self.per).min(self.rows);
         Block {
             index,

@@ -27,8 +27,7 @@ fn widened<H: HalfFloat>(head: &ArcFaceHead<f32>) -> ArcFaceHead<f32> {
     h
 }
 
-fn logits_match<H: HalfFloat>(k: usize, n: usize, threads: usize) {
-    let (c, d) = (37, 70);
+fn logits_match<H: HalfFloat>((c, d): (usize, usize), k: usize, n: usize, threads: usize) {
     let mut head = ArcFaceHead::<f32>::new(HeadConfig::new(c, d).with_subcenters(k), 5).unwrap();
     head.retire(&[3, 20]).unwrap();
     let reference = widened::<H>(&head);
@@ -72,9 +71,22 @@ fn logits_and_predictions_match_the_f32_head_of_the_same_values() {
     for n in [1, 2, 5, 8, 16, 17, 40] {
         for k in [1, 3] {
             for threads in [1, 2] {
-                logits_match::<f16>(k, n, threads);
-                logits_match::<bf16>(k, n, threads);
+                logits_match::<f16>((37, 70), k, n, threads);
+                logits_match::<bf16>((37, 70), k, n, threads);
             }
+        }
+    }
+}
+
+/// Heads of over 4 MiB run in one block of rows per thread (on a host with
+/// two cores): blocks of whole 16-row panels, whose edges cut through
+/// classes' sub-centres, gathered back into the logits.
+#[test]
+fn logits_match_the_f32_head_when_blocks_split_the_rows() {
+    for n in [1, 8, 17] {
+        for k in [1, 3] {
+            logits_match::<f16>((3050, 701), k, n, 2);
+            logits_match::<bf16>((3050, 701), k, n, 2);
         }
     }
 }

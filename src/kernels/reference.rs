@@ -169,7 +169,8 @@ pub fn small_backward(
     (gw, acc)
 }
 
-/// [`HalfForward`](super::HalfForward): `pt[r·n + i] = scale_r · (w_r · x_i)`
+/// [`HalfForward`](super::HalfForward)'s products `scale_r · (w_r · x_i)`, at
+/// `r·n + i` (rows × n; the kernel stores them n × rows),
 /// over rows of `d` values (the halves' exact values).
 pub fn half_forward(w: &[f64], xs: &[f64], scale: &[f64], d: usize, n: usize) -> Vec<f64> {
     let rows = scale.len();

@@ -288,27 +288,36 @@ impl<H: HalfFloat> HalfHead<H> {
         {
             unit_row(self.arch, x, i, u)?;
         }
+        // blocks of whole panels; a block's products are its rows' (the
+        // last panel's padding rows have none)
+        let split = RowSplit::new(self.scale.len().div_ceil(PANEL), blocks);
         for i0 in (0..n).step_by(SMALL_BATCH) {
             let nb = SMALL_BATCH.min(n - i0);
             let xt = &mut ws.xt[..nb * 2 * self.words];
             interleave_samples(&ws.unit[i0 * d..(i0 + nb) * d], d, nb, xt);
-            self.products(xt, nb, blocks, &mut ws.pt);
-            self.gather(&ws.pt[..c * k * nb], nb, &mut out[i0 * c..(i0 + nb) * c]);
+            let out = &mut out[i0 * c..(i0 + nb) * c];
+            if k == 1 && split.blocks() == 1 {
+                // one block of one row a class: its products are the logits
+                self.products(xt, nb, &split, out);
+                self.retire(nb, out);
+            } else {
+                self.products(xt, nb, &split, &mut ws.pt);
+                self.gather(&ws.pt[..c * k * nb], nb, &split, out);
+            }
         }
         Ok(())
     }
 
-    /// `pt` ((C·K)×nb) = scaled products of every row with the `nb` samples
-    /// `xt` (by word), in `blocks` blocks of rows on as many threads.
-    fn products(&self, xt: &[f32], nb: usize, blocks: usize, pt: &mut [f32]) {
+    /// `pt` = scaled products of every row with the `nb` samples `xt` (by
+    /// word), block by block of `split` (in panels) on as many threads:
+    /// a block's rows `r0 .. r1` take `pt[r0·nb .. r1·nb]`, sample by
+    /// sample (nb × (r1 − r0)).
+    fn products(&self, xt: &[f32], nb: usize, split: &RowSplit, pt: &mut [f32]) {
         let (p, d) = (self.words, self.cfg.in_channels);
         let rows = self.scale.len();
-        // blocks of whole panels; a block's products are its rows' (the
-        // last panel's padding rows have none)
-        let split = RowSplit::new(rows.div_ceil(PANEL), blocks);
         let (arch, w, scale) = (self.arch, &self.w, &self.scale);
         for_blocks(
-            &split,
+            split,
             Rows(&mut pt[..rows * nb], PANEL * nb),
             |b, pt| {
                 let first = b.rows.start * PANEL;
@@ -328,22 +337,50 @@ impl<H: HalfFloat> HalfHead<H> {
         );
     }
 
-    /// The logits of `nb` samples (N×C rows of `out`) from the scaled
-    /// products `pt`: the maximum over each class's sub-centres, −∞ for a
-    /// retired class.
-    fn gather(&self, pt: &[f32], nb: usize, out: &mut [f32]) {
+    /// The logits of `nb` samples (N×C rows of `out`) from the products
+    /// `pt` of [`Self::products`]: the maximum over each class's
+    /// sub-centres, −∞ for a retired class.
+    fn gather(&self, pt: &[f32], nb: usize, split: &RowSplit, out: &mut [f32]) {
         let (c, k) = (self.cfg.num_classes, self.cfg.num_subcenters);
-        for (cl, rows) in pt.chunks_exact(k * nb).enumerate() {
-            if self.retired.as_ref().is_some_and(|r| r[cl]) {
-                (0..nb).for_each(|i| out[i * c + cl] = f32::NEG_INFINITY);
-                continue;
-            }
-            for i in 0..nb {
-                let mut m = rows[i];
-                for kk in 1..k {
-                    m = m.max(rows[kk * nb + i]);
+        let rows = c * k;
+        // rows per block (all of them in one block)
+        let per = split.block(0).rows.len() * PANEL;
+        let block = |r0: usize| (r0 * nb, rows.min(r0 + per) - r0);
+        if k == 1 {
+            for r0 in (0..rows).step_by(per) {
+                let (base, len) = block(r0);
+                for i in 0..nb {
+                    let from = &pt[base + i * len..base + (i + 1) * len];
+                    out[i * c + r0..i * c + r0 + len].copy_from_slice(from);
                 }
-                out[i * c + cl] = m;
+            }
+        } else {
+            for (i, out) in out.chunks_exact_mut(c).enumerate() {
+                // the block of the rows being read, advanced as they pass it
+                let mut r0 = 0;
+                let (mut base, mut len) = block(0);
+                let mut value = |r: usize| {
+                    if r >= r0 + per {
+                        r0 += per;
+                        (base, len) = block(r0);
+                    }
+                    pt[base + i * len + r - r0]
+                };
+                for (cl, o) in out.iter_mut().enumerate() {
+                    let first = value(cl * k);
+                    *o = (1..k).fold(first, |m, kk| m.max(value(cl * k + kk)));
+                }
+            }
+        }
+        self.retire(nb, out);
+    }
+
+    /// −∞ for the retired classes in the logits `out` of `nb` samples.
+    fn retire(&self, nb: usize, out: &mut [f32]) {
+        let c = self.cfg.num_classes;
+        if let Some(retired) = &self.retired {
+            for (cl, _) in retired.iter().enumerate().filter(|(_, &r)| r) {
+                (0..nb).for_each(|i| out[i * c + cl] = f32::NEG_INFINITY);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The serving forward over half-precision weights: `pt[r·n + i] =
+//! The serving forward over half-precision weights: `pt[i·rows + r] =
 //! scale_r · (w_r · x̂_i)` with each row of W stored in f16 or bf16 and
 //! widened to f32 in registers, never in memory.
 //!
@@ -217,7 +217,7 @@ pub(crate) fn panel_words(rows: usize, p: usize) -> usize {
 }
 
 /// The half-precision forward over whole panels of packed weight rows (see
-/// the module docs): `pt[r·n + i] = scale[r] · (w_r · x̂_i)`, one dispatch.
+/// the module docs): `pt[i·rows + r] = scale[r] · (w_r · x̂_i)`, one dispatch.
 ///
 /// Each panel is read once for a group of samples: the lanes of a
 /// register are 16 (or L) rows, and for each word `j` the widened even and
@@ -236,7 +236,8 @@ pub(crate) struct HalfForward<'a, H> {
     pub n: usize,
     /// A factor per row (S / max(‖w_r‖, ε) for logits).
     pub scale: &'a [f32],
-    /// The output, rows × n.
+    /// The output, n × rows: a sample's products are contiguous (for one
+    /// class a row, a sample's logits).
     pub pt: &'a mut [f32],
     pub _h: core::marker::PhantomData<H>,
 }
@@ -294,6 +295,7 @@ impl<H: HalfFloat> HalfForward<'_, H> {
                 xt: &self.xt[..2 * p * n],
                 first: q * PANEL,
                 rows: rows.min((q + 1) * PANEL) - q * PANEL,
+                stride: rows,
                 n,
                 scale: self.scale,
                 _h: core::marker::PhantomData,
@@ -352,6 +354,8 @@ struct Panel<'a, S: Simd, H, W> {
     /// Its first row, and how many of its rows are real (not padding).
     first: usize,
     rows: usize,
+    /// Rows of the whole block: a sample's products in `pt`.
+    stride: usize,
     n: usize,
     /// A factor per row, applied as each product is stored.
     scale: &'a [f32],
@@ -360,7 +364,7 @@ struct Panel<'a, S: Simd, H, W> {
 
 impl<S: Simd, H: HalfFloat, W: Widen<S>> Panel<'_, S, H, W> {
     /// The panel's rows against samples `i0 .. i0 + NS`, one register of
-    /// rows at a time, into `pt` (rows × n, scaled), prefetching the next
+    /// rows at a time, into `pt` (n × rows, scaled), prefetching the next
     /// panel's lines one a word step.
     #[inline(always)]
     fn group<const NS: usize>(&self, s: S, i0: usize, pt: &mut [f32]) {
@@ -385,13 +389,13 @@ impl<S: Simd, H: HalfFloat, W: Widen<S>> Panel<'_, S, H, W> {
                     odd[k] = s.mul_add_e_f32s(b, vb, odd[k]);
                 }
             }
-            let mut out = [0.0f32; PANEL];
+            // rows r0 .. r0 + live of each sample, scaled, in one store
+            let (r0, live) = (self.first + t * l, l.min(self.rows - t * l));
+            let scale = s.partial_load_f32s(&self.scale[r0..r0 + live]);
             for (k, (e, o)) in even.into_iter().zip(odd).enumerate() {
-                s.partial_store_f32s(&mut out[..l], self.wd.fold(s, e, o));
-                for (u, &v) in out[..l.min(self.rows - t * l)].iter().enumerate() {
-                    let r = self.first + t * l + u;
-                    pt[r * n + i0 + k] = v * self.scale[r];
-                }
+                let at = (i0 + k) * self.stride + r0;
+                let v = s.mul_f32s(self.wd.fold(s, e, o), scale);
+                s.partial_store_f32s(&mut pt[at..at + live], v);
             }
         }
     }

@@ -216,7 +216,10 @@ fn forward<H: HalfFloat>(exact: impl Fn(u16) -> f64) {
                     let sf: Vec<f64> = scale.iter().map(|&v| v as f64).collect();
                     let want = reference::half_forward(&wf, &xf, &sf, d, n);
                     let tol = 3e-7 * (4.0 + 2.0 * (d as f64).sqrt());
-                    for (e, (&got, want)) in pt.iter().zip(&want).enumerate() {
+                    // the kernel's n × rows against the oracle's rows × n
+                    let got_rows: Vec<f32> =
+                        (0..rows * n).map(|e| pt[(e % n) * rows + e / n]).collect();
+                    for (e, (&got, want)) in got_rows.iter().zip(&want).enumerate() {
                         let mag = 3.0 * 2.0 * d as f64;
                         assert!(
                             close(got as f64, *want, tol, mag),
