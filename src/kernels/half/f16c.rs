@@ -5,7 +5,8 @@
 //! compiled for pulp's V3 features and F16C so that the conversion is
 //! inlined. Forced on the AVX-512 reference host (100 000 rows of D = 512,
 //! under load from a build), it took 0.69 × the integer widening's time at
-//! N = 1 and about 0.57 × at N = 8 at the same AVX2 width.
+//! N = 1 and about 0.57 × at N = 8 at the same AVX2 width (with the
+//! previous row-per-register layout; not measured on an AVX2-only machine).
 #![allow(unsafe_code)]
 
 use super::{HalfFloat, HalfForward, Widen};

@@ -19,11 +19,12 @@
 //! bits are an f32's upper half); f16 by rebasing the exponent (below) or
 //! by `vcvtph2ps`.
 //!
-//! The panels and the broadcast samples took the N = 8 forward from about
-//! 0.6 to about 0.5 × the f32 head's time at (512, 100 000, 1) on one
-//! AVX-512 core (`bench_serve`, README): the previous layout, a row per
-//! register with a horizontal sum per (row, sample), spent about a third of
-//! its time outside the multiply-adds.
+//! The panels, the broadcast samples and storing each sample's products
+//! contiguously took the N = 8 forward from 0.53–0.71 to 0.43–0.52 × the f32
+//! head's time at (512, 100 000, 1) (`bench_serve`, README; the steps in
+//! `docs/perf.md`): the previous layout, a row per register with a
+//! horizontal sum per (row, sample), spent about a third of its time outside
+//! the multiply-adds.
 
 #[cfg(target_arch = "x86_64")]
 mod f16c;
