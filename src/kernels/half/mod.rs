@@ -277,11 +277,8 @@ impl<H: HalfFloat> HalfForward<'_, H> {
             return;
         }
         let pf = Prefetch::new();
-        let ns = if l >= PANEL {
-            SAMPLES_WIDE
-        } else {
-            SAMPLES_NARROW
-        };
+        // eight samples a group only where 32 registers hold their sums
+        let wide = l >= PANEL;
         let span = PANEL * p;
         for (q, panel) in self.w[..panel_words(rows, p)]
             .chunks_exact(span)
@@ -304,7 +301,7 @@ impl<H: HalfFloat> HalfForward<'_, H> {
             let pt = &mut *self.pt;
             let mut i0 = 0;
             while i0 < n {
-                if i0 + ns <= n && ns == SAMPLES_WIDE {
+                if wide && i0 + SAMPLES_WIDE <= n {
                     blk.group::<SAMPLES_WIDE>(s, i0, pt);
                     i0 += SAMPLES_WIDE;
                 } else if i0 + SAMPLES_NARROW <= n {

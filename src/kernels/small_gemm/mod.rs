@@ -52,9 +52,7 @@ impl Prefetch {
         #[cfg(target_arch = "x86_64")]
         if let Some(v1) = self.v1 {
             if at * 64 < core::mem::size_of_val(x) {
-                let p = (x.as_ptr() as *const i8).wrapping_add(at * 64);
-                v1.sse
-                    ._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T2 }>(p);
+                fetch(v1, (x.as_ptr() as *const i8).wrapping_add(at * 64));
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -68,13 +66,21 @@ impl Prefetch {
             let base = x.as_ptr() as *const i8;
             let end = (first + count).min(core::mem::size_of_val(x).div_ceil(64));
             for l in first..end {
-                v1.sse
-                    ._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T2 }>(base.wrapping_add(l * 64));
+                fetch(v1, base.wrapping_add(l * 64));
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (x, first, count);
     }
+}
+
+/// The one prefetch the kernels issue: the line at `p` into L2 (T2; L1 is
+/// left to the rows being read).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn fetch(v1: pulp::x86::V1, p: *const i8) {
+    v1.sse
+        ._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T2 }>(p);
 }
 
 /// Lanes of `T` in one register of `S`.
